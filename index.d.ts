@@ -1,0 +1,96 @@
+// Public types of wasm-socket-bridge (hand-written; the generated binding types stay internal).
+import { EventEmitter } from 'node:events';
+import type { Server, ServerOpts, Socket } from 'node:net';
+
+/** What went wrong in a guest. */
+export type GuestErrorKind = 'trap' | 'abort' | 'fuel' | 'memory' | 'host';
+
+/** Level of a guest's log line: console.log/info/warn/error/debug, or trace(). */
+export type LogLevel = 'log' | 'info' | 'warn' | 'error' | 'debug' | 'trace';
+
+/**
+ * A guest trapped, aborted, ran out of fuel or memory, or the host refused it. The instance that
+ * failed is replaced and its connections are closed; the server keeps serving.
+ */
+export declare class GuestError extends Error {
+  readonly name: 'GuestError';
+  readonly kind: GuestErrorKind;
+  /** The connection whose event was running, when there was one. */
+  readonly connectionId: number | undefined;
+}
+
+export interface BridgeOptions {
+  /** 0: the guest runs on the JS thread. (Worker threads are not available in this version.) */
+  threads?: 0;
+  /** Bytes of guest output queued on one connection before Socket.write returns false. Default 65536. */
+  highWaterMark?: number;
+}
+
+export interface BridgeStats {
+  /** Connections attached and not yet closed. */
+  connections: number;
+  /** Connections attached since the bridge was loaded. */
+  accepted: number;
+  /** Connections closed since the bridge was loaded. */
+  closed: number;
+  /** Bytes delivered to the guest. */
+  bytesIn: number;
+  /** Bytes the guest wrote. */
+  bytesOut: number;
+  /** Guest exports called (onConnection, onData, ...). */
+  events: number;
+  /** Guest failures (trap, abort, ...). */
+  traps: number;
+  /** Guest instances replaced after a failure. */
+  restarts: number;
+  /** Guest instances running. */
+  instances: number;
+}
+
+/** A guest module loaded and ready to serve connections. */
+export declare class Bridge extends EventEmitter {
+  /**
+   * Loads a guest from a file path, a file: URL, or wasm bytes. Compilation runs off the JS
+   * thread. Rejects with an Error whose message says what is wrong with the module.
+   */
+  static load(source: string | URL | Uint8Array | ArrayBuffer, options?: BridgeOptions): Promise<Bridge>;
+  /** Like load, compiling on the calling thread. */
+  static loadSync(source: string | URL | Uint8Array | ArrayBuffer, options?: BridgeOptions): Bridge;
+
+  private constructor();
+
+  readonly options: Readonly<Required<BridgeOptions>>;
+
+  /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
+  attach(socket: Socket): number;
+  /** Connections attached and not yet closed. */
+  readonly connections: number;
+  stats(): BridgeStats;
+  /** Ends every connection (queued output flushed) and resolves once all are closed. */
+  close(): Promise<void>;
+
+  on(event: 'error', listener: (error: GuestError) => void): this;
+  on(event: 'log', listener: (line: string, level: LogLevel) => void): this;
+  once(event: 'error', listener: (error: GuestError) => void): this;
+  once(event: 'log', listener: (line: string, level: LogLevel) => void): this;
+  off(event: 'error', listener: (error: GuestError) => void): this;
+  off(event: 'log', listener: (line: string, level: LogLevel) => void): this;
+  addListener(event: 'error', listener: (error: GuestError) => void): this;
+  addListener(event: 'log', listener: (line: string, level: LogLevel) => void): this;
+  removeListener(event: 'error', listener: (error: GuestError) => void): this;
+  removeListener(event: 'log', listener: (line: string, level: LogLevel) => void): this;
+  emit(event: 'error', error: GuestError): boolean;
+  emit(event: 'log', line: string, level: LogLevel): boolean;
+}
+
+/**
+ * A net.Server whose accepted sockets are attached to `bridge`. Takes net.createServer's options;
+ * `connectionListener`, if given, runs after each attach with the socket and its connection id.
+ * A socket that cannot be attached (bridge closed) is destroyed and the server emits 'attachError'.
+ */
+export declare function createServer(
+  bridge: Bridge,
+  options?: ServerOpts,
+  connectionListener?: (socket: Socket, id: number) => void,
+): Server;
+export declare function createServer(bridge: Bridge, connectionListener?: (socket: Socket, id: number) => void): Server;

@@ -1,0 +1,233 @@
+'use strict';
+// The public JS API: Bridge, createServer, GuestError. Types: ../index.d.ts.
+
+const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
+const net = require('node:net');
+const { fileURLToPath } = require('node:url');
+const native = require('./native');
+const batch = require('./batch');
+
+/** A guest failed: it trapped, aborted, ran out of fuel or memory, or the host refused it. */
+class GuestError extends Error {
+  constructor(kind, message, connectionId) {
+    super(message);
+    this.name = 'GuestError';
+    this.kind = kind;
+    this.connectionId = connectionId;
+  }
+}
+
+const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536 });
+// Options of the design that later releases implement; passing one now is refused rather than
+// silently ignored.
+const NOT_YET = ['maxMemoryBytes', 'fuelPerEvent', 'allowConnect', 'cacheDir'];
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return { ...DEFAULTS };
+  if (typeof options !== 'object') throw new TypeError('Bridge options must be an object');
+  for (const key of Object.keys(options)) {
+    if (NOT_YET.includes(key)) {
+      throw new TypeError(`option '${key}' is not supported by this version of wasm-socket-bridge yet`);
+    }
+    if (!(key in DEFAULTS)) throw new TypeError(`unknown Bridge option '${key}'`);
+  }
+  const o = { ...DEFAULTS, ...options };
+  if (!Number.isInteger(o.threads) || o.threads < 0) {
+    throw new TypeError(`option 'threads' must be a whole number >= 0, got ${o.threads}`);
+  }
+  if (o.threads > 0) {
+    throw new TypeError(
+      `option 'threads: ${o.threads}' is not supported by this version yet; use threads: 0 (guest runs on the JS thread)`,
+    );
+  }
+  if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1 || o.highWaterMark > 0x7fffffff) {
+    throw new TypeError(`option 'highWaterMark' must be a whole number of bytes >= 1, got ${o.highWaterMark}`);
+  }
+  return o;
+}
+
+function describeSource(source) {
+  if (typeof source === 'string') return { path: source };
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') {
+      throw new TypeError(`cannot load guest '${source.href}': only file: URLs can be loaded`);
+    }
+    return { path: fileURLToPath(source) };
+  }
+  if (source instanceof ArrayBuffer) return { name: '<bytes>', bytes: Buffer.from(source) };
+  if (ArrayBuffer.isView(source)) {
+    return { name: '<bytes>', bytes: Buffer.from(source.buffer, source.byteOffset, source.byteLength) };
+  }
+  throw new TypeError('Bridge.load takes a file path, a file: URL, or wasm bytes (Uint8Array, Buffer, ArrayBuffer)');
+}
+
+function readError(path, err) {
+  const e = new Error(`cannot load guest '${path}': ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  e.code = err.code;
+  return e;
+}
+
+const INTERNAL = Symbol('wasm-socket-bridge internal');
+const CLOSE_GRACE_MS = 5000;
+
+class Bridge extends EventEmitter {
+  #native;
+  #sockets = new Map();
+  #closed = false;
+  #closing = null;
+  #onEmpty = null;
+  #sink;
+
+  /** Loads a guest; compilation runs off the JS thread. */
+  static async load(source, options) {
+    const opts = checkOptions(options);
+    const src = describeSource(source);
+    let { bytes, name } = src;
+    if (src.path !== undefined) {
+      name = src.path;
+      try {
+        bytes = await fs.promises.readFile(src.path);
+      } catch (err) {
+        throw readError(src.path, err);
+      }
+    }
+    const compiled = await native.compile(name, bytes);
+    return new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark), opts);
+  }
+
+  /** Loads a guest, compiling it on the calling thread. */
+  static loadSync(source, options) {
+    const opts = checkOptions(options);
+    const src = describeSource(source);
+    let { bytes, name } = src;
+    if (src.path !== undefined) {
+      name = src.path;
+      try {
+        bytes = fs.readFileSync(src.path);
+      } catch (err) {
+        throw readError(src.path, err);
+      }
+    }
+    const compiled = native.compileSync(name, bytes);
+    return new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark), opts);
+  }
+
+  constructor(token, nativeBridge, options) {
+    if (token !== INTERNAL) throw new TypeError('use Bridge.load() or Bridge.loadSync() to make a Bridge');
+    super();
+    this.#native = nativeBridge;
+    this.options = Object.freeze({ ...options });
+    this.#sink = {
+      log: (line, level) => {
+        if (this.listenerCount('log') > 0) this.emit('log', line, level);
+        else if (level === 'warn' || level === 'error') console.error(line);
+        else console.log(line);
+      },
+      error: (kind, message, id) => {
+        const err = new GuestError(kind, message, id);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
+      },
+    };
+    // Logs of the guest's start function, once the caller has had a chance to add listeners.
+    setImmediate(() => this.#apply(this.#native.flush()));
+  }
+
+  #apply(out) {
+    if (out !== null && out !== undefined) batch.apply(out, this.#sockets, this.#sink);
+  }
+
+  /** Hands a connected socket to the guest; returns its connection id. */
+  attach(socket) {
+    if (!(socket instanceof net.Socket)) throw new TypeError('bridge.attach takes a net.Socket (or tls.TLSSocket)');
+    if (this.#closed) throw new Error('cannot attach a socket: this bridge is closed');
+    if (socket.destroyed) throw new Error('cannot attach a socket that is already destroyed');
+    const nb = this.#native;
+    const id = nb.open();
+    if (id === null || id === undefined) {
+      socket.destroy();
+      throw new Error('cannot attach a socket: this bridge has used all 2^32 - 1 connection ids; load a new Bridge');
+    }
+    const sockets = this.#sockets;
+    sockets.set(id, socket);
+    socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
+    socket.on('end', () => this.#apply(nb.end(id)));
+    socket.on('error', () => this.#apply(nb.error(id)));
+    socket.on('drain', () => this.#apply(nb.drain(id, socket.writableLength)));
+    socket.on('close', () => {
+      sockets.delete(id);
+      this.#apply(nb.close(id));
+      if (sockets.size === 0 && this.#onEmpty !== null) this.#onEmpty();
+    });
+    this.#apply(nb.flush());
+    return id;
+  }
+
+  /** Connections attached and not yet closed. */
+  get connections() {
+    return this.#sockets.size;
+  }
+
+  stats() {
+    const s = this.#native.stats();
+    return {
+      connections: this.#sockets.size,
+      accepted: s.accepted,
+      closed: s.closed,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      events: s.events,
+      traps: s.traps,
+      restarts: s.restarts,
+      instances: s.instances,
+    };
+  }
+
+  /**
+   * Ends every attached connection (queued output is flushed first) and resolves once all are
+   * closed. A peer that does not close its side within 5 s is destroyed. Idempotent.
+   */
+  close() {
+    if (this.#closing !== null) return this.#closing;
+    this.#closed = true;
+    this.#closing = new Promise((resolve) => {
+      if (this.#sockets.size === 0) {
+        resolve();
+        return;
+      }
+      this.#onEmpty = resolve;
+      for (const socket of this.#sockets.values()) {
+        socket.end();
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      }
+    });
+    return this.#closing;
+  }
+}
+
+/**
+ * A net.Server whose every accepted socket is attached to `bridge`. Takes the options of
+ * net.createServer, and an optional listener called with (socket, id) after attaching.
+ */
+function createServer(bridge, options, connectionListener) {
+  if (!(bridge instanceof Bridge)) throw new TypeError('createServer takes a Bridge as its first argument');
+  if (typeof options === 'function') {
+    connectionListener = options;
+    options = undefined;
+  }
+  const server = net.createServer(options || {}, (socket) => {
+    let id;
+    try {
+      id = bridge.attach(socket);
+    } catch (err) {
+      socket.destroy();
+      server.emit('attachError', err, socket);
+      return;
+    }
+    if (connectionListener) connectionListener(socket, id);
+  });
+  return server;
+}
+
+module.exports = { Bridge, createServer, GuestError };

@@ -1,0 +1,16 @@
+'use strict';
+// Builds the Rust addon (release) and places it where js/native.js loads it from.
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { binaryName } = require('../js/platform');
+
+const root = path.join(__dirname, '..');
+execFileSync('cargo', ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' });
+const lib = process.platform === 'darwin' ? 'libwasm_socket_bridge.dylib' : 'libwasm_socket_bridge.so';
+const from = path.join(root, 'target', 'release', lib);
+const to = path.join(root, binaryName());
+// Copy to a temporary name and rename, so a running process never sees a half-written file.
+fs.copyFileSync(from, `${to}.tmp`);
+fs.renameSync(`${to}.tmp`, to);
+console.log(`addon: ${path.relative(root, to)}`);

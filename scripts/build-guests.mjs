@@ -1,0 +1,34 @@
+// Compiles every AssemblyScript guest (assembly/examples/*.ts, test/guests/*.ts) to
+// build/guests/<name>.wasm, skipping those whose output is newer than every source.
+import asc from 'assemblyscript/asc';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'build', 'guests');
+const dirs = ['assembly/examples', 'test/guests'];
+const flags = ['--exportRuntime', '--exportStart', '_initialize', '-O3', '--runtime', 'incremental'];
+
+const mtime = (f) => fs.statSync(f).mtimeMs;
+const sdk = path.join(root, 'assembly', 'index.ts');
+fs.mkdirSync(out, { recursive: true });
+let failed = false;
+for (const dir of dirs) {
+  for (const file of fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).sort()) {
+    const src = path.join(dir, file);
+    const dest = path.join(out, file.replace(/\.ts$/, '.wasm'));
+    if (fs.existsSync(dest) && mtime(dest) > Math.max(mtime(path.join(root, src)), mtime(sdk))) continue;
+    const { error, stderr } = await asc.main([src, '-o', path.relative(root, dest), ...flags], {
+      stdout: process.stdout,
+      stderr: process.stderr,
+    });
+    if (error) {
+      console.error(`guest ${src}: ${error.message}\n${stderr.toString()}`);
+      failed = true;
+    } else {
+      console.log(`guest: ${path.relative(root, dest)}`);
+    }
+  }
+}
+if (failed) process.exit(1);

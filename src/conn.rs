@@ -1,0 +1,64 @@
+//! The connection table of one guest instance: which ids the guest knows and what state each is
+//! in, as far as the host's answers to the guest depend on it.
+
+use std::collections::HashMap;
+
+/// Host-side state of one connection.
+#[derive(Debug, Default, Clone)]
+pub struct Conn {
+    /// Bytes the guest wrote that the socket has not sent yet (host accounting: JS reports the
+    /// socket's queue at each event, each `Socket.write` adds to it).
+    pub queued: usize,
+    /// The guest called `Socket.end`: further writes are refused.
+    pub ending: bool,
+    /// The guest called `Socket.close`, or the host destroyed the connection: only `onClose`
+    /// is still delivered.
+    pub closing: bool,
+    /// A `Socket.write` returned false: `onDrain` is owed once the queue empties.
+    pub want_drain: bool,
+}
+
+impl Conn {
+    /// Whether `Socket.write`/`end` may still send on this connection.
+    pub fn writable(&self) -> bool {
+        !self.ending && !self.closing
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ConnTable {
+    map: HashMap<u32, Conn>,
+}
+
+impl ConnTable {
+    pub fn insert(&mut self, id: u32) {
+        self.map.insert(id, Conn::default());
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Conn> {
+        self.map.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut Conn> {
+        self.map.get_mut(&id)
+    }
+
+    pub fn remove(&mut self, id: u32) -> Option<Conn> {
+        self.map.remove(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Removes every connection, returning their ids in ascending order.
+    pub fn drain_ids(&mut self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.map.drain().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}

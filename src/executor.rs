@@ -1,0 +1,400 @@
+//! An executor owns one guest instance (its `Store` and `Instance`, which never leave the thread
+//! that made them) and runs connection events on it, one at a time, in the order given.
+//!
+//! Inline mode is one executor driven from the JS thread. Every event method appends what the
+//! guest asked for to the outbox; `take_output` hands the batch over. When a guest fails
+//! (trap, abort, bad pointer), the executor reports a `GuestError` record, closes every connection
+//! of the failed instance, and replaces the instance with a fresh one from the same module: the
+//! next connection is served as if nothing happened.
+
+use std::sync::Arc;
+
+use wasmer::{
+    FunctionEnv, Instance, InstantiationError, Memory, RuntimeError, Store, TypedFunction,
+};
+
+use crate::abi::Flavour;
+use crate::failure::{Failure, Kind};
+use crate::guest::Guest;
+use crate::guestmem::write_from;
+use crate::imports::{self, HostEnv};
+use crate::outbox::{NO_ID, Op, Outbox};
+
+/// Counters of one executor, summed across the instances it has run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accepted: u64,
+    pub closed: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub events: u64,
+    pub traps: u64,
+    pub restarts: u64,
+}
+
+type Event = TypedFunction<i32, ()>;
+
+enum OnData {
+    /// AssemblyScript: `onData(id, buffer)`.
+    Buffer(TypedFunction<(i32, i32), ()>),
+    /// Raw: `onData(id, ptr, len)`.
+    Raw(TypedFunction<(i32, i32, i32), ()>),
+}
+
+enum Alloc {
+    AssemblyScript {
+        new: TypedFunction<(i32, i32), i32>,
+        pin: TypedFunction<i32, i32>,
+        unpin: Event,
+    },
+    Legacy {
+        alloc: TypedFunction<(i32, i32), i32>,
+        retain: TypedFunction<i32, i32>,
+        release: Event,
+    },
+    Raw {
+        alloc: TypedFunction<i32, i32>,
+        dealloc: TypedFunction<(i32, i32), ()>,
+    },
+}
+
+/// The exports of a running instance, looked up once.
+struct Live {
+    memory: Memory,
+    on_connection: Event,
+    on_data: OnData,
+    on_close: Event,
+    on_error: Option<Event>,
+    on_end: Option<Event>,
+    on_drain: Option<Event>,
+    alloc: Alloc,
+}
+
+/// AssemblyScript class id of `ArrayBuffer` (>= 0.18), and in the older runtime.
+const AS_ARRAYBUFFER_ID: i32 = 1;
+const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
+
+pub struct Executor {
+    guest: Arc<Guest>,
+    high_water_mark: usize,
+    store: Store,
+    env: FunctionEnv<HostEnv>,
+    /// `None` only when a replacement instance could not be started.
+    live: Option<Live>,
+    stats: Stats,
+}
+
+impl Executor {
+    /// Starts the first instance. Fails when the module cannot be instantiated or its start
+    /// function fails; the failure says why.
+    pub fn new(guest: Arc<Guest>, high_water_mark: usize) -> Result<Executor, Failure> {
+        let (store, env, live) = instantiate(&guest, high_water_mark)?;
+        Ok(Executor {
+            guest,
+            high_water_mark,
+            store,
+            env,
+            live: Some(live),
+            stats: Stats::default(),
+        })
+    }
+
+    fn env(&mut self) -> &mut HostEnv {
+        self.env.as_mut(&mut self.store)
+    }
+
+    /// Connections the current instance knows.
+    pub fn connections(&self) -> usize {
+        self.env.as_ref(&self.store).conns.len()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.bytes_out += self.env.as_ref(&self.store).bytes_out;
+        s
+    }
+
+    /// Takes everything the guest asked for since the last call, encoded for JS (`outbox.rs`).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.env().out.take()
+    }
+
+    /// Whether there is output waiting.
+    pub fn has_output(&self) -> bool {
+        !self.env.as_ref(&self.store).out.is_empty()
+    }
+
+    /// A new connection: registers `id` and calls `onConnection(id)`.
+    pub fn open(&mut self, id: u32) {
+        if self.live.is_none() {
+            let out = std::mem::take(&mut self.env().out);
+            self.restart(out);
+        }
+        self.stats.accepted += 1;
+        if self.live.is_none() {
+            // Still no instance: refuse the connection (restart already reported why).
+            self.env().out.command(Op::Close, id);
+            self.stats.closed += 1;
+            return;
+        }
+        self.env().conns.insert(id);
+        self.run(id, |live, store| live.on_connection.call(store, id as i32));
+    }
+
+    /// Bytes arrived on `id`. `queued` is the socket's unsent output right now, as JS sees it.
+    pub fn data(&mut self, id: u32, data: &[u8], queued: usize) {
+        match self.env().conns.get_mut(id) {
+            Some(conn) if !conn.closing => conn.queued = queued,
+            _ => return,
+        }
+        self.stats.bytes_in += data.len() as u64;
+        let env = self.env.clone();
+        self.run(id, |live, store| deliver(live, store, &env, id, data));
+    }
+
+    /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it.
+    pub fn end(&mut self, id: u32) {
+        self.optional_event(id, |live| live.on_end.as_ref());
+    }
+
+    /// The socket of `id` failed: `onError(id)` when the guest exports it. `onClose` follows.
+    pub fn error(&mut self, id: u32) {
+        self.optional_event(id, |live| live.on_error.as_ref());
+    }
+
+    /// The socket of `id` sent its queued output (`queued` bytes remain): `onDrain(id)` when a
+    /// `Socket.write` returned false since the last drain and the guest exports it.
+    pub fn drain(&mut self, id: u32, queued: usize) {
+        let hwm = self.high_water_mark;
+        match self.env().conns.get_mut(id) {
+            Some(conn) if !conn.closing && conn.want_drain && queued < hwm => {
+                conn.want_drain = false;
+                conn.queued = queued;
+            }
+            _ => return,
+        }
+        self.optional_event(id, |live| live.on_drain.as_ref());
+    }
+
+    /// The socket of `id` is gone: `onClose(id)`, the last event of the connection. Ids this
+    /// instance does not know (closed before, or owned by a failed instance) are ignored.
+    pub fn close(&mut self, id: u32) {
+        if self.env().conns.remove(id).is_none() {
+            return;
+        }
+        self.stats.closed += 1;
+        self.run(id, |live, store| live.on_close.call(store, id as i32));
+    }
+
+    fn optional_event(&mut self, id: u32, pick: impl FnOnce(&Live) -> Option<&Event>) {
+        if self.env().conns.get(id).is_none_or(|c| c.closing) {
+            return;
+        }
+        let Some(f) = self.live.as_ref().and_then(pick).cloned() else {
+            return;
+        };
+        self.run(id, |_, store| f.call(store, id as i32));
+    }
+
+    /// Runs one guest call for connection `id`, handling a failure.
+    fn run(&mut self, id: u32, call: impl FnOnce(&Live, &mut Store) -> Result<(), RuntimeError>) {
+        let Some(live) = &self.live else { return };
+        self.stats.events += 1;
+        if let Err(err) = call(live, &mut self.store) {
+            self.fail(id, err);
+        }
+    }
+
+    /// The instance failed during an event for `id`: report it, close its connections, and
+    /// replace it.
+    fn fail(&mut self, id: u32, err: RuntimeError) {
+        self.stats.traps += 1;
+        let env = self.env.as_mut(&mut self.store);
+        let failure = env
+            .failure
+            .take()
+            .unwrap_or_else(|| Failure::from_trap(&err));
+        let mut out = std::mem::take(&mut env.out);
+        out.text(Op::Error, failure.kind as u8, id, &failure.message);
+        for cid in env.conns.drain_ids() {
+            out.command(Op::Close, cid);
+            self.stats.closed += 1;
+        }
+        self.live = None;
+        self.restart(out);
+    }
+
+    /// Starts a fresh instance, carrying the pending output over.
+    fn restart(&mut self, mut out: Outbox) {
+        match instantiate(&self.guest, self.high_water_mark) {
+            Ok((store, env, live)) => {
+                self.stats.bytes_out += self.env.as_ref(&self.store).bytes_out;
+                self.store = store;
+                self.env = env;
+                self.live = Some(live);
+                self.stats.restarts += 1;
+            }
+            Err(f) => out.text(
+                Op::Error,
+                Kind::Host as u8,
+                NO_ID,
+                &format!("cannot restart guest '{}': {}", self.guest.name, f.message),
+            ),
+        }
+        self.env().out = out;
+    }
+}
+
+/// Copies `data` into a fresh guest buffer made by the guest's allocator and calls `onData`.
+fn deliver(
+    live: &Live,
+    store: &mut Store,
+    env: &FunctionEnv<HostEnv>,
+    id: u32,
+    data: &[u8],
+) -> Result<(), RuntimeError> {
+    let id = id as i32;
+    let Ok(len) = i32::try_from(data.len()) else {
+        return Err(host_failure(
+            store,
+            env,
+            format!(
+                "a chunk of {} bytes does not fit a 32-bit guest",
+                data.len()
+            ),
+        ));
+    };
+    match (&live.alloc, &live.on_data) {
+        (Alloc::AssemblyScript { new, pin, unpin }, OnData::Buffer(on_data)) => {
+            let ptr = new.call(store, len, AS_ARRAYBUFFER_ID)?;
+            pin.call(store, ptr)?;
+            copy_in(live, store, env, "__new", ptr, data)?;
+            on_data.call(store, id, ptr)?;
+            unpin.call(store, ptr)
+        }
+        (
+            Alloc::Legacy {
+                alloc,
+                retain,
+                release,
+            },
+            OnData::Buffer(on_data),
+        ) => {
+            let ptr = alloc.call(store, len, AS_LEGACY_ARRAYBUFFER_ID)?;
+            retain.call(store, ptr)?;
+            copy_in(live, store, env, "__alloc", ptr, data)?;
+            on_data.call(store, id, ptr)?;
+            release.call(store, ptr)
+        }
+        (Alloc::Raw { alloc, dealloc }, OnData::Raw(on_data)) => {
+            let ptr = alloc.call(store, len)?;
+            copy_in(live, store, env, "alloc", ptr, data)?;
+            on_data.call(store, id, ptr, len)?;
+            dealloc.call(store, ptr, len)
+        }
+        _ => unreachable!("abi::detect pairs each allocator with its onData signature"),
+    }
+}
+
+fn copy_in(
+    live: &Live,
+    store: &mut Store,
+    env: &FunctionEnv<HostEnv>,
+    allocator: &str,
+    ptr: i32,
+    data: &[u8],
+) -> Result<(), RuntimeError> {
+    let result = write_from(&live.memory.view(store), ptr as u32, data);
+    result.map_err(|e| {
+        let message = format!("the guest allocator {allocator} returned an unusable buffer: {e}");
+        let err = RuntimeError::new(message.clone());
+        env.as_mut(store).failure = Some(Failure::new(Kind::Trap, message));
+        err
+    })
+}
+
+fn host_failure(store: &mut Store, env: &FunctionEnv<HostEnv>, message: String) -> RuntimeError {
+    let err = RuntimeError::new(message.clone());
+    env.as_mut(store).failure = Some(Failure::new(Kind::Host, message));
+    err
+}
+
+/// Instantiates the guest in a fresh store, runs its start function (and `_initialize`), and
+/// looks up its exports.
+fn instantiate(
+    guest: &Guest,
+    high_water_mark: usize,
+) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
+    let mut store = Store::new(guest.engine.clone());
+    let env = FunctionEnv::new(&mut store, HostEnv::new(high_water_mark));
+    let imports = imports::build(&mut store, &env);
+    let instance = Instance::new(&mut store, &guest.module, &imports).map_err(|e| match e {
+        InstantiationError::Start(err) => {
+            let why = env.as_mut(&mut store).failure.take();
+            let f = why.unwrap_or_else(|| Failure::from_trap(&err));
+            Failure::new(f.kind, format!("its start function failed: {}", f.message))
+        }
+        other => Failure::new(Kind::Host, format!("cannot instantiate: {other}")),
+    })?;
+    let host = |e: wasmer::ExportError| Failure::new(Kind::Host, e.to_string());
+    let memory = instance.exports.get_memory("memory").map_err(host)?.clone();
+    env.as_mut(&mut store).memory = Some(memory.clone());
+
+    let exports = &instance.exports;
+    let optional = guest.abi.optional;
+    macro_rules! typed {
+        ($name:literal) => {
+            exports
+                .get_typed_function(&store, $name)
+                .map_err(|e| Failure::new(Kind::Host, format!("{}: {e}", $name)))?
+        };
+    }
+    macro_rules! maybe {
+        ($flag:expr, $name:literal) => {
+            if $flag { Some(typed!($name)) } else { None }
+        };
+    }
+    let alloc = match guest.abi.flavour {
+        Flavour::AssemblyScript => Alloc::AssemblyScript {
+            new: typed!("__new"),
+            pin: typed!("__pin"),
+            unpin: typed!("__unpin"),
+        },
+        Flavour::AssemblyScriptLegacy => Alloc::Legacy {
+            alloc: typed!("__alloc"),
+            retain: typed!("__retain"),
+            release: typed!("__release"),
+        },
+        Flavour::Raw => Alloc::Raw {
+            alloc: typed!("alloc"),
+            dealloc: typed!("dealloc"),
+        },
+    };
+    let on_data = match guest.abi.flavour {
+        Flavour::Raw => OnData::Raw(typed!("onData")),
+        _ => OnData::Buffer(typed!("onData")),
+    };
+    let live = Live {
+        memory,
+        on_connection: typed!("onConnection"),
+        on_data,
+        on_close: typed!("onClose"),
+        on_error: maybe!(optional.on_error, "onError"),
+        on_end: maybe!(optional.on_end, "onEnd"),
+        on_drain: maybe!(optional.on_drain, "onDrain"),
+        alloc,
+    };
+    if optional.initialize {
+        let init: TypedFunction<(), ()> = typed!("_initialize");
+        if let Err(err) = init.call(&mut store) {
+            let why = env.as_mut(&mut store).failure.take();
+            let f = why.unwrap_or_else(|| Failure::from_trap(&err));
+            return Err(Failure::new(
+                f.kind,
+                format!("its start function failed: {}", f.message),
+            ));
+        }
+    }
+    // Output of the start function (logs) stays in the outbox and is delivered with the first batch.
+    Ok((store, env, live))
+}

@@ -1,0 +1,57 @@
+//! Guest failures: what went wrong inside a guest, as the host reports it to JS (`GuestError`).
+
+use wasmer::RuntimeError;
+
+/// The `kind` of a `GuestError`. The numbers travel in outbox `Error` records (`js/batch.js`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A wasm trap: unreachable, out-of-bounds access, stack exhaustion, or a bad pointer handed
+    /// to a host import.
+    Trap = 1,
+    /// The guest called `abort` (AssemblyScript `assert`, `throw`, out-of-range access).
+    Abort = 2,
+    /// The guest used up its instruction budget for one event.
+    Fuel = 3,
+    /// The guest hit its memory cap.
+    Memory = 4,
+    /// The host refused the guest (a limit it broke, or an instance that could not start).
+    Host = 5,
+}
+
+/// A failure with its message, ready to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Describes a trap that no host import explained: the trap's message and the innermost
+    /// guest frames, so the person reading it can find the place.
+    pub fn from_trap(err: &RuntimeError) -> Failure {
+        let mut message = err.message();
+        let frames: Vec<String> = err
+            .trace()
+            .iter()
+            .take(4)
+            .map(|f| match f.function_name() {
+                Some(name) => name.to_string(),
+                None => format!("func[{}]", f.func_index()),
+            })
+            .collect();
+        if !frames.is_empty() {
+            message.push_str(" (guest stack: ");
+            message.push_str(&frames.join(" <- "));
+            message.push(')');
+        }
+        Failure::new(Kind::Trap, message)
+    }
+}

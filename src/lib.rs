@@ -1,0 +1,162 @@
+//! wasm-socket-bridge: Node.js TCP connections served by WebAssembly guests hosted by wasmer.
+//!
+//! This file is the napi glue only: it converts arguments and calls the core modules, which hold
+//! no napi types (so `cargo test --no-default-features` tests them without Node).
+
+pub mod abi;
+pub mod bridge;
+pub mod conn;
+pub mod executor;
+pub mod failure;
+pub mod guest;
+pub mod guestmem;
+pub mod imports;
+pub mod outbox;
+
+#[cfg(feature = "napi")]
+mod glue {
+    use std::sync::Arc;
+
+    use napi::bindgen_prelude::*;
+    use napi_derive::napi;
+
+    use crate::bridge::Bridge;
+    use crate::guest::{self, Guest};
+
+    /// A compiled, validated guest module (`compile` / `compileSync`).
+    #[napi]
+    pub struct CompiledGuest {
+        inner: Arc<Guest>,
+    }
+
+    pub struct CompileTask {
+        name: String,
+        bytes: Buffer,
+    }
+
+    impl Task for CompileTask {
+        type Output = Arc<Guest>;
+        type JsValue = CompiledGuest;
+
+        fn compute(&mut self) -> Result<Self::Output> {
+            guest::compile(&self.name, &self.bytes)
+                .map(Arc::new)
+                .map_err(|e| Error::from_reason(e.to_string()))
+        }
+
+        fn resolve(&mut self, _env: Env, inner: Self::Output) -> Result<Self::JsValue> {
+            Ok(CompiledGuest { inner })
+        }
+    }
+
+    /// Compiles and validates a guest on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<CompiledGuest>")]
+    pub fn compile(name: String, bytes: Buffer) -> AsyncTask<CompileTask> {
+        AsyncTask::new(CompileTask { name, bytes })
+    }
+
+    /// Compiles and validates a guest on the calling thread.
+    #[napi]
+    pub fn compile_sync(name: String, bytes: &[u8]) -> Result<CompiledGuest> {
+        guest::compile(&name, bytes)
+            .map(|g| CompiledGuest { inner: Arc::new(g) })
+            .map_err(|e| Error::from_reason(e.to_string()))
+    }
+
+    #[napi(object)]
+    pub struct NativeStats {
+        pub connections: u32,
+        pub accepted: f64,
+        pub closed: f64,
+        pub bytes_in: f64,
+        pub bytes_out: f64,
+        pub events: f64,
+        pub traps: f64,
+        pub restarts: f64,
+        pub instances: u32,
+    }
+
+    /// The inline bridge: events run on the JS thread; each method returns the output batch
+    /// the guest produced (see src/outbox.rs), or null.
+    #[napi]
+    pub struct NativeBridge {
+        inner: Bridge,
+    }
+
+    #[napi]
+    impl NativeBridge {
+        #[napi(constructor)]
+        pub fn new(guest: &CompiledGuest, high_water_mark: u32) -> Result<Self> {
+            Bridge::new(guest.inner.clone(), high_water_mark as usize)
+                .map(|inner| NativeBridge { inner })
+                .map_err(|f| {
+                    Error::from_reason(format!(
+                        "cannot load guest '{}': {}",
+                        guest.inner.name, f.message
+                    ))
+                })
+        }
+
+        fn out(&mut self) -> Option<Buffer> {
+            self.inner.take_output().map(Buffer::from)
+        }
+
+        /// Registers a connection and runs onConnection; returns its id, or null when ids ran out.
+        #[napi]
+        pub fn open(&mut self) -> Option<u32> {
+            self.inner.open()
+        }
+
+        #[napi]
+        pub fn data(&mut self, id: u32, data: &[u8], queued: u32) -> Option<Buffer> {
+            self.inner.data(id, data, queued as usize);
+            self.out()
+        }
+
+        #[napi]
+        pub fn end(&mut self, id: u32) -> Option<Buffer> {
+            self.inner.end(id);
+            self.out()
+        }
+
+        #[napi]
+        pub fn error(&mut self, id: u32) -> Option<Buffer> {
+            self.inner.error(id);
+            self.out()
+        }
+
+        #[napi]
+        pub fn drain(&mut self, id: u32, queued: u32) -> Option<Buffer> {
+            self.inner.drain(id, queued as usize);
+            self.out()
+        }
+
+        #[napi]
+        pub fn close(&mut self, id: u32) -> Option<Buffer> {
+            self.inner.close(id);
+            self.out()
+        }
+
+        /// Output produced outside an event method (by open, or a start function's logs).
+        #[napi]
+        pub fn flush(&mut self) -> Option<Buffer> {
+            self.out()
+        }
+
+        #[napi]
+        pub fn stats(&self) -> NativeStats {
+            let s = self.inner.stats();
+            NativeStats {
+                connections: self.inner.connections() as u32,
+                accepted: s.accepted as f64,
+                closed: s.closed as f64,
+                bytes_in: s.bytes_in as f64,
+                bytes_out: s.bytes_out as f64,
+                events: s.events as f64,
+                traps: s.traps as f64,
+                restarts: s.restarts as f64,
+                instances: self.inner.instances(),
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The outbox: everything a guest asks of the host during one or more events, encoded as one
+//! byte batch that crosses to JS in a single call.
+//!
+//! Guests write, end, close, pause, log and fail while they run; none of that may call back into
+//! JS from inside wasm. Each request is appended here as a record, and the whole batch is handed
+//! to JS as one `Buffer` (without a copy) after the event returns. JS walks the records in order
+//! (`js/batch.js`). The same encoding will carry batches from worker threads.
+//!
+//! Record layout, little endian, no padding:
+//!
+//! ```text
+//! offset 0  u8   op      (Op)
+//! offset 1  u8   sub     (log level or error kind, else 0)
+//! offset 2  u16  0
+//! offset 4  u32  id      (connection id; NO_ID when none)
+//! offset 8  u32  len     (payload bytes that follow)
+//! offset 12 [len] payload (written bytes, or UTF-8 text)
+//! ```
+
+/// Size of a record header in bytes.
+pub const HEADER: usize = 12;
+/// The `id` of a record that concerns no connection.
+pub const NO_ID: u32 = u32::MAX;
+
+/// What a record asks JS to do. The numbers are shared with `js/batch.js`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    /// Write the payload to the connection's socket.
+    Write = 1,
+    /// Flush queued output, then half-close (FIN).
+    End = 2,
+    /// Destroy the socket now, dropping queued output.
+    Close = 3,
+    /// Stop reading from the socket.
+    Pause = 4,
+    /// Start reading from the socket again.
+    Resume = 5,
+    /// A line of guest output; `sub` is the level, the payload is UTF-8.
+    Log = 6,
+    /// A guest failure; `sub` is the kind, the payload the UTF-8 message.
+    Error = 7,
+}
+
+impl Op {
+    pub fn from_u8(v: u8) -> Option<Op> {
+        Some(match v {
+            1 => Op::Write,
+            2 => Op::End,
+            3 => Op::Close,
+            4 => Op::Pause,
+            5 => Op::Resume,
+            6 => Op::Log,
+            7 => Op::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// An append-only batch of records.
+#[derive(Default, Debug)]
+pub struct Outbox {
+    buf: Vec<u8>,
+    /// Offset of the last record's header when it is a `Write`, so consecutive writes to one
+    /// connection merge into a single record (one `socket.write` in JS instead of several).
+    last_write: Option<usize>,
+}
+
+impl Outbox {
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the encoded batch, leaving the outbox empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.last_write = None;
+        std::mem::take(&mut self.buf)
+    }
+
+    fn header(&mut self, op: Op, sub: u8, id: u32, len: usize) -> usize {
+        let at = self.buf.len();
+        self.buf.push(op as u8);
+        self.buf.push(sub);
+        self.buf.extend_from_slice(&[0, 0]);
+        self.buf.extend_from_slice(&id.to_le_bytes());
+        self.buf.extend_from_slice(&(len as u32).to_le_bytes());
+        at
+    }
+
+    /// Appends `len` bytes for a write to `id`, letting `fill` produce them in place (straight from
+    /// guest memory, with no intermediate buffer). When `fill` fails, nothing is appended.
+    pub fn write_with<E>(
+        &mut self,
+        id: u32,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let merge = self.last_write.filter(|&at| record_id(&self.buf, at) == id);
+        let start = self.buf.len();
+        let header_at = match merge {
+            Some(at) => at,
+            None => self.header(Op::Write, 0, id, 0),
+        };
+        let body = self.buf.len();
+        self.buf.resize(body + len, 0);
+        if let Err(e) = fill(&mut self.buf[body..]) {
+            self.buf.truncate(start);
+            return Err(e);
+        }
+        let total = (self.buf.len() - header_at - HEADER) as u32;
+        self.buf[header_at + 8..header_at + 12].copy_from_slice(&total.to_le_bytes());
+        self.last_write = Some(header_at);
+        Ok(())
+    }
+
+    /// Appends a write of `data` to `id`.
+    pub fn write(&mut self, id: u32, data: &[u8]) {
+        let _ = self.write_with::<()>(id, data.len(), |dst| {
+            dst.copy_from_slice(data);
+            Ok(())
+        });
+    }
+
+    /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`).
+    pub fn command(&mut self, op: Op, id: u32) {
+        self.header(op, 0, id, 0);
+        self.last_write = None;
+    }
+
+    /// Appends a record whose payload is text (`Log`, `Error`).
+    pub fn text(&mut self, op: Op, sub: u8, id: u32, text: &str) {
+        self.header(op, sub, id, text.len());
+        self.buf.extend_from_slice(text.as_bytes());
+        self.last_write = None;
+    }
+}
+
+fn record_id(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]])
+}
+
+/// One decoded record (used by tests and diagnostics; JS has its own decoder).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub op: Op,
+    pub sub: u8,
+    pub id: u32,
+    pub payload: &'a [u8],
+}
+
+/// Decodes a batch; `None` if it is malformed.
+pub fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        if buf.len() < HEADER {
+            return None;
+        }
+        let op = Op::from_u8(buf[0])?;
+        let id = record_id(buf, 0);
+        let len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+        let payload = buf.get(HEADER..HEADER + len)?;
+        out.push(Record {
+            op,
+            sub: buf[1],
+            id,
+            payload,
+        });
+        buf = &buf[HEADER + len..];
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_writes_to_one_connection_merge_into_one_record() {
+        let mut o = Outbox::default();
+        o.write(7, b"ab");
+        o.write(7, b"cd");
+        o.write(8, b"x");
+        o.write(7, b"e");
+        let recs = decode(&o.buf).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].payload, b"abcd");
+        assert_eq!(recs[0].id, 7);
+        assert_eq!(recs[1].payload, b"x");
+        assert_eq!(recs[2].payload, b"e");
+    }
+
+    #[test]
+    fn a_command_between_writes_stops_merging_so_order_is_kept() {
+        let mut o = Outbox::default();
+        o.write(1, b"a");
+        o.command(Op::End, 1);
+        o.write(1, b"b");
+        let recs = decode(&o.buf).unwrap();
+        let ops: Vec<Op> = recs.iter().map(|r| r.op).collect();
+        assert_eq!(ops, vec![Op::Write, Op::End, Op::Write]);
+    }
+
+    #[test]
+    fn a_failed_fill_appends_nothing() {
+        let mut o = Outbox::default();
+        o.write(1, b"keep");
+        let r = o.write_with(1, 10, |_| Err("bad pointer"));
+        assert_eq!(r, Err("bad pointer"));
+        let recs = decode(&o.buf).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].payload, b"keep");
+        let r = o.write_with(2, 3, |_| Err("bad"));
+        assert!(r.is_err());
+        assert_eq!(decode(&o.buf).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn text_records_carry_sub_and_id() {
+        let mut o = Outbox::default();
+        o.text(Op::Error, 2, NO_ID, "boom at a.ts:1:2");
+        let taken = o.take();
+        assert!(o.is_empty());
+        let recs = decode(&taken).unwrap();
+        assert_eq!(
+            recs[0],
+            Record {
+                op: Op::Error,
+                sub: 2,
+                id: NO_ID,
+                payload: b"boom at a.ts:1:2"
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_batches_are_rejected() {
+        let mut o = Outbox::default();
+        o.write(1, b"hello");
+        let b = o.take();
+        assert!(decode(&b[..b.len() - 1]).is_none());
+        assert!(decode(&b[..5]).is_none());
+    }
+}

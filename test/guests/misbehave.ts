@@ -1,0 +1,49 @@
+// misbehave: a test guest that echoes, and misbehaves on command. A chunk that starts with one
+// of these words makes it:
+//   trap    execute `unreachable` (GuestError kind 'trap')
+//   abort   throw (AssemblyScript abort: GuestError kind 'abort' with message and location)
+//   oob     call Socket.write with a pointer far outside its memory (kind 'trap')
+//   log     console.log the rest of the chunk, trace() a number, and echo
+//   close   Socket.close its own connection, then try to write (the write returns false)
+//   count   answer with the number of connections this instance has seen
+// Anything else is echoed.
+import { Socket } from "../../assembly/index";
+
+let seen: u32 = 0;
+
+function startsWith(b: Uint8Array, word: string): bool {
+  const w = String.UTF8.encode(word);
+  const wb = Uint8Array.wrap(w);
+  if (b.length < wb.length) return false;
+  for (let i = 0; i < wb.length; i++) if (b[i] != wb[i]) return false;
+  return true;
+}
+
+export function onConnection(id: u32): void {
+  seen++;
+}
+
+export function onData(id: u32, data: ArrayBuffer): void {
+  const b = Uint8Array.wrap(data);
+  if (startsWith(b, "trap")) {
+    unreachable();
+  } else if (startsWith(b, "abort")) {
+    throw new Error("guest gave up on connection " + id.toString());
+  } else if (startsWith(b, "oob")) {
+    Socket.writeBytes(id, 0xfffffff0, 64);
+  } else if (startsWith(b, "log")) {
+    console.log("guest says:" + String.UTF8.decode(data.slice(3)));
+    trace("trace from guest", 2, 1.5, 42);
+    Socket.write(id, data);
+  } else if (startsWith(b, "close")) {
+    Socket.close(id);
+    const ok = Socket.write(id, "after close");
+    console.log("write after close returned " + ok.toString());
+  } else if (startsWith(b, "count")) {
+    Socket.write(id, seen.toString());
+  } else {
+    Socket.write(id, data);
+  }
+}
+
+export function onClose(id: u32): void {}

@@ -1,0 +1,111 @@
+'use strict';
+// Shared helpers: start a bridge-backed server on 127.0.0.1:0, and small TCP clients.
+const net = require('node:net');
+const path = require('node:path');
+const { Bridge, createServer } = require('..');
+
+const root = path.join(__dirname, '..');
+const guest = (name) => path.join(root, 'build', 'guests', `${name}.wasm`);
+const fixture = (name) => path.join(__dirname, 'fixtures', name);
+
+/** Loads `source` into a bridge, serves it on 127.0.0.1:0, and records its errors and logs. */
+async function serve(source, options, serverOptions) {
+  const bridge = await Bridge.load(source, options);
+  const errors = [];
+  const logs = [];
+  bridge.on('error', (e) => errors.push(e));
+  bridge.on('log', (line, level) => logs.push({ line, level }));
+  const ids = [];
+  const server = createServer(bridge, serverOptions || {}, (_socket, id) => ids.push(id));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  return {
+    bridge,
+    server,
+    port,
+    errors,
+    logs,
+    ids,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      await bridge.close();
+      await closed;
+    },
+  };
+}
+
+function connect(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/**
+ * Reads from `socket` until `bytes` have arrived (then resolves with them), or until it closes
+ * (then resolves with what came).
+ */
+function readBytes(socket, bytes) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let got = 0;
+    const done = () => {
+      socket.off('data', onData);
+      socket.off('close', done);
+      socket.off('error', reject);
+      resolve(Buffer.concat(chunks));
+    };
+    const onData = (d) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= bytes) done();
+    };
+    socket.on('data', onData);
+    socket.on('close', done);
+    socket.on('error', reject);
+  });
+}
+
+/** Collects everything until the socket closes; reports whether the server sent FIN ('end'). */
+function readToClose(socket) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let ended = false;
+    let error = null;
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('end', () => {
+      ended = true;
+    });
+    socket.on('error', (e) => {
+      error = e;
+    });
+    socket.on('close', () => resolve({ data: Buffer.concat(chunks), ended, error }));
+  });
+}
+
+/** One client: send `data`, read back `expect` bytes (default: as many as sent), then end. */
+async function exchange(port, data, expect) {
+  const socket = await connect(port);
+  const reply = readBytes(socket, expect === undefined ? Buffer.byteLength(data) : expect);
+  socket.write(data);
+  const got = await reply;
+  socket.end();
+  return got;
+}
+
+function waitFor(predicate, what, ms = 5000) {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (predicate()) resolve();
+      else if (Date.now() - start > ms) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, exchange, waitFor };
