@@ -9,6 +9,7 @@ const OP_PAUSE = 4;
 const OP_RESUME = 5;
 const OP_LOG = 6;
 const OP_ERROR = 7;
+const OP_WANT_DRAIN = 8;
 const HEADER = 12;
 const NO_ID = 0xffffffff;
 
@@ -16,12 +17,33 @@ const LEVELS = ['log', 'info', 'warn', 'error', 'debug', 'trace'];
 const KINDS = [undefined, 'trap', 'abort', 'fuel', 'memory', 'host'];
 
 /**
+ * One attached connection. Reading from its socket runs unless the guest paused it
+ * (`Socket.pause`) or its queued output is at the high-water mark (`pressured`).
+ */
+class Conn {
+  constructor(id, socket, onFlushed) {
+    this.id = id;
+    this.socket = socket;
+    this.guestPaused = false;
+    this.pressured = false;
+    /** Write callback used while the queue is at the mark: checks whether it drained. */
+    this.flushed = () => onFlushed(this);
+  }
+
+  /** Starts reading again if nothing holds it back. */
+  release() {
+    if (!this.guestPaused && !this.pressured) this.socket.resume();
+  }
+}
+
+/**
  * Carries out one batch.
  * @param {Buffer} buf the batch
- * @param {Map<number, import('node:net').Socket>} sockets open sockets by connection id
- * @param {{ log(line: string, level: string): void, error(kind: string, message: string, id: number | undefined): void }} sink
+ * @param {Map<number, Conn>} conns open connections by id
+ * @param {{ highWaterMark: number, log(line: string, level: string): void,
+ *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void }} host
  */
-function apply(buf, sockets, sink) {
+function apply(buf, conns, host) {
   let off = 0;
   const n = buf.length;
   while (off + HEADER <= n) {
@@ -31,37 +53,62 @@ function apply(buf, sockets, sink) {
     const len = buf.readUInt32LE(off + 8);
     const start = off + HEADER;
     off = start + len;
-    switch (op) {
-      case OP_WRITE: {
-        const s = sockets.get(id);
-        if (s !== undefined && !s.destroyed && s.writable) s.write(buf.subarray(start, off));
-        break;
+    if (op === OP_WRITE) {
+      const c = conns.get(id);
+      if (c === undefined) continue;
+      const s = c.socket;
+      if (s.destroyed || !s.writable) continue;
+      if (s.writableLength + len >= host.highWaterMark) {
+        // This write reaches the mark: stop reading until the queue falls below it again.
+        s.write(buf.subarray(start, off), c.flushed);
+        if (!c.pressured) {
+          c.pressured = true;
+          s.pause();
+        }
+      } else {
+        s.write(buf.subarray(start, off));
       }
+      continue;
+    }
+    switch (op) {
       case OP_END: {
-        const s = sockets.get(id);
-        if (s !== undefined && !s.destroyed) s.end();
+        const c = conns.get(id);
+        if (c !== undefined && !c.socket.destroyed) c.socket.end();
         break;
       }
       case OP_CLOSE: {
-        const s = sockets.get(id);
-        if (s !== undefined) s.destroy();
+        const c = conns.get(id);
+        if (c !== undefined) c.socket.destroy();
         break;
       }
       case OP_PAUSE: {
-        const s = sockets.get(id);
-        if (s !== undefined) s.pause();
+        const c = conns.get(id);
+        if (c !== undefined) {
+          c.guestPaused = true;
+          c.socket.pause();
+        }
         break;
       }
       case OP_RESUME: {
-        const s = sockets.get(id);
-        if (s !== undefined) s.resume();
+        const c = conns.get(id);
+        if (c !== undefined) {
+          c.guestPaused = false;
+          c.release();
+        }
+        break;
+      }
+      case OP_WANT_DRAIN: {
+        // The guest was told false. If the socket is already below the mark (Node sent the
+        // bytes at once), no write callback will report it: the host must.
+        const c = conns.get(id);
+        if (c !== undefined && !c.pressured) host.wantDrain(c);
         break;
       }
       case OP_LOG:
-        sink.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
+        host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
         break;
       case OP_ERROR:
-        sink.error(KINDS[sub] || 'host', buf.toString('utf8', start, off), id === NO_ID ? undefined : id);
+        host.error(KINDS[sub] || 'host', buf.toString('utf8', start, off), id === NO_ID ? undefined : id);
         break;
       default:
         throw new Error(`wasm-socket-bridge: corrupt output batch (op ${op} at ${off - len - HEADER})`);
@@ -69,4 +116,4 @@ function apply(buf, sockets, sink) {
   }
 }
 
-module.exports = { apply, LEVELS, KINDS };
+module.exports = { apply, Conn, LEVELS, KINDS };

@@ -73,11 +73,11 @@ const CLOSE_GRACE_MS = 5000;
 
 class Bridge extends EventEmitter {
   #native;
-  #sockets = new Map();
+  #conns = new Map();
   #closed = false;
   #closing = null;
   #onEmpty = null;
-  #sink;
+  #host;
 
   /** Loads a guest; compilation runs off the JS thread. */
   static async load(source, options) {
@@ -118,7 +118,9 @@ class Bridge extends EventEmitter {
     super();
     this.#native = nativeBridge;
     this.options = Object.freeze({ ...options });
-    this.#sink = {
+    const hwm = options.highWaterMark;
+    this.#host = {
+      highWaterMark: hwm,
       log: (line, level) => {
         if (this.listenerCount('log') > 0) this.emit('log', line, level);
         else if (level === 'warn' || level === 'error') console.error(line);
@@ -129,13 +131,32 @@ class Bridge extends EventEmitter {
         if (this.listenerCount('error') > 0) this.emit('error', err);
         else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
       },
+      // The guest was told false but the socket is already below the mark: report the drain on
+      // the next turn of the loop (never from inside a batch, which would reorder its records).
+      wantDrain: (c) =>
+        setImmediate(() => {
+          if (this.#conns.get(c.id) === c && !c.pressured) this.#drain(c);
+        }),
     };
     // Logs of the guest's start function, once the caller has had a chance to add listeners.
     setImmediate(() => this.#apply(this.#native.flush()));
   }
 
   #apply(out) {
-    if (out !== null && out !== undefined) batch.apply(out, this.#sockets, this.#sink);
+    if (out !== null && out !== undefined) batch.apply(out, this.#conns, this.#host);
+  }
+
+  /** A write made while at the mark was sent: if the queue is below the mark, read again and tell the guest. */
+  #flushed(c) {
+    const s = c.socket;
+    if (!c.pressured || s.destroyed || s.writableLength >= this.#host.highWaterMark) return;
+    c.pressured = false;
+    c.release();
+    this.#drain(c);
+  }
+
+  #drain(c) {
+    this.#apply(this.#native.drain(c.id, c.socket.writableLength));
   }
 
   /** Hands a connected socket to the guest; returns its connection id. */
@@ -149,16 +170,16 @@ class Bridge extends EventEmitter {
       socket.destroy();
       throw new Error('cannot attach a socket: this bridge has used all 2^32 - 1 connection ids; load a new Bridge');
     }
-    const sockets = this.#sockets;
-    sockets.set(id, socket);
+    const conns = this.#conns;
+    const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn));
+    conns.set(id, c);
     socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
-    socket.on('end', () => this.#apply(nb.end(id)));
+    socket.on('end', () => this.#apply(nb.end(id, socket.allowHalfOpen)));
     socket.on('error', () => this.#apply(nb.error(id)));
-    socket.on('drain', () => this.#apply(nb.drain(id, socket.writableLength)));
     socket.on('close', () => {
-      sockets.delete(id);
+      conns.delete(id);
       this.#apply(nb.close(id));
-      if (sockets.size === 0 && this.#onEmpty !== null) this.#onEmpty();
+      if (conns.size === 0 && this.#onEmpty !== null) this.#onEmpty();
     });
     this.#apply(nb.flush());
     return id;
@@ -166,13 +187,13 @@ class Bridge extends EventEmitter {
 
   /** Connections attached and not yet closed. */
   get connections() {
-    return this.#sockets.size;
+    return this.#conns.size;
   }
 
   stats() {
     const s = this.#native.stats();
     return {
-      connections: this.#sockets.size,
+      connections: this.#conns.size,
       accepted: s.accepted,
       closed: s.closed,
       bytesIn: s.bytesIn,
@@ -192,12 +213,12 @@ class Bridge extends EventEmitter {
     if (this.#closing !== null) return this.#closing;
     this.#closed = true;
     this.#closing = new Promise((resolve) => {
-      if (this.#sockets.size === 0) {
+      if (this.#conns.size === 0) {
         resolve();
         return;
       }
       this.#onEmpty = resolve;
-      for (const socket of this.#sockets.values()) {
+      for (const { socket } of this.#conns.values()) {
         socket.end();
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::executor::{Executor, Stats};
 use crate::failure::Failure;
 use crate::guest::Guest;
+use crate::limits::Limits;
 
 pub struct Bridge {
     exec: Executor,
@@ -14,9 +15,9 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(guest: Arc<Guest>, high_water_mark: usize) -> Result<Bridge, Failure> {
+    pub fn new(guest: Arc<Guest>, limits: Limits) -> Result<Bridge, Failure> {
         Ok(Bridge {
-            exec: Executor::new(guest, high_water_mark)?,
+            exec: Executor::new(guest, limits)?,
             next_id: 1,
         })
     }
@@ -34,8 +35,8 @@ impl Bridge {
         self.exec.data(id, data, queued);
     }
 
-    pub fn end(&mut self, id: u32) {
-        self.exec.end(id);
+    pub fn end(&mut self, id: u32, half_open: bool) {
+        self.exec.end(id, half_open);
     }
 
     pub fn error(&mut self, id: u32) {
@@ -50,9 +51,16 @@ impl Bridge {
         self.exec.close(id);
     }
 
-    /// The output batch produced since the last call, or `None` when there is none.
-    pub fn take_output(&mut self) -> Option<Vec<u8>> {
-        self.exec.has_output().then(|| self.exec.take_output())
+    /// Hands the output batch produced since the last call to `f` (when there is one), then
+    /// empties it.
+    pub fn with_output<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let out = self.exec.output();
+        if out.is_empty() {
+            return None;
+        }
+        let r = f(out);
+        self.exec.clear_output();
+        Some(r)
     }
 
     pub fn connections(&self) -> usize {

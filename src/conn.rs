@@ -6,15 +6,17 @@ use std::collections::HashMap;
 /// Host-side state of one connection.
 #[derive(Debug, Default, Clone)]
 pub struct Conn {
-    /// Bytes the guest wrote that the socket has not sent yet (host accounting: JS reports the
-    /// socket's queue at each event, each `Socket.write` adds to it).
+    /// Bytes the guest wrote that the socket has not sent yet, as the host counts them: JS
+    /// reports the socket's queue at each event of this connection and when it drains, and each
+    /// `Socket.write` adds to it. It can only over-count (bytes sent since the last report).
     pub queued: usize,
-    /// The guest called `Socket.end`: further writes are refused.
+    /// The guest called `Socket.end`, or the peer's FIN ended a connection that is not
+    /// half-open: further writes are refused.
     pub ending: bool,
     /// The guest called `Socket.close`, or the host destroyed the connection: only `onClose`
     /// is still delivered.
     pub closing: bool,
-    /// A `Socket.write` returned false: `onDrain` is owed once the queue empties.
+    /// A `Socket.write` returned false: `onDrain` is owed once the queue falls below the mark.
     pub want_drain: bool,
 }
 

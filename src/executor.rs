@@ -18,6 +18,7 @@ use crate::failure::{Failure, Kind};
 use crate::guest::Guest;
 use crate::guestmem::write_from;
 use crate::imports::{self, HostEnv};
+use crate::limits::Limits;
 use crate::outbox::{NO_ID, Op, Outbox};
 
 /// Counters of one executor, summed across the instances it has run.
@@ -76,7 +77,7 @@ const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
 
 pub struct Executor {
     guest: Arc<Guest>,
-    high_water_mark: usize,
+    limits: Limits,
     store: Store,
     env: FunctionEnv<HostEnv>,
     /// `None` only when a replacement instance could not be started.
@@ -87,11 +88,11 @@ pub struct Executor {
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
-    pub fn new(guest: Arc<Guest>, high_water_mark: usize) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, high_water_mark)?;
+    pub fn new(guest: Arc<Guest>, limits: Limits) -> Result<Executor, Failure> {
+        let (store, env, live) = instantiate(&guest, limits)?;
         Ok(Executor {
             guest,
-            high_water_mark,
+            limits,
             store,
             env,
             live: Some(live),
@@ -114,14 +115,14 @@ impl Executor {
         s
     }
 
-    /// Takes everything the guest asked for since the last call, encoded for JS (`outbox.rs`).
-    pub fn take_output(&mut self) -> Vec<u8> {
-        self.env().out.take()
+    /// Everything the guest asked for since the last `clear_output`, encoded for JS (`outbox.rs`).
+    pub fn output(&self) -> &[u8] {
+        self.env.as_ref(&self.store).out.bytes()
     }
 
-    /// Whether there is output waiting.
-    pub fn has_output(&self) -> bool {
-        !self.env.as_ref(&self.store).out.is_empty()
+    /// Empties the output after it was handed over.
+    pub fn clear_output(&mut self) {
+        self.env().out.clear();
     }
 
     /// A new connection: registers `id` and calls `onConnection(id)`.
@@ -152,8 +153,13 @@ impl Executor {
         self.run(id, |live, store| deliver(live, store, &env, id, data));
     }
 
-    /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it.
-    pub fn end(&mut self, id: u32) {
+    /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it. When the
+    /// connection is not `half_open`, Node ends our side too, so from here on writes are refused
+    /// (they return false) rather than failing on the socket.
+    pub fn end(&mut self, id: u32, half_open: bool) {
+        if !half_open && let Some(conn) = self.env().conns.get_mut(id) {
+            conn.ending = true;
+        }
         self.optional_event(id, |live| live.on_end.as_ref());
     }
 
@@ -165,7 +171,7 @@ impl Executor {
     /// The socket of `id` sent its queued output (`queued` bytes remain): `onDrain(id)` when a
     /// `Socket.write` returned false since the last drain and the guest exports it.
     pub fn drain(&mut self, id: u32, queued: usize) {
-        let hwm = self.high_water_mark;
+        let hwm = self.limits.high_water_mark;
         match self.env().conns.get_mut(id) {
             Some(conn) if !conn.closing && conn.want_drain && queued < hwm => {
                 conn.want_drain = false;
@@ -226,7 +232,7 @@ impl Executor {
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, self.high_water_mark) {
+        match instantiate(&self.guest, self.limits) {
             Ok((store, env, live)) => {
                 self.stats.bytes_out += self.env.as_ref(&self.store).bytes_out;
                 self.store = store;
@@ -323,10 +329,10 @@ fn host_failure(store: &mut Store, env: &FunctionEnv<HostEnv>, message: String) 
 /// looks up its exports.
 fn instantiate(
     guest: &Guest,
-    high_water_mark: usize,
+    limits: Limits,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let env = FunctionEnv::new(&mut store, HostEnv::new(high_water_mark));
+    let env = FunctionEnv::new(&mut store, HostEnv::new(limits));
     let imports = imports::build(&mut store, &env);
     let instance = Instance::new(&mut store, &guest.module, &imports).map_err(|e| match e {
         InstantiationError::Start(err) => {

@@ -27,6 +27,7 @@ use crate::abi::Sig;
 use crate::conn::ConnTable;
 use crate::failure::{Failure, Kind};
 use crate::guestmem::{OutOfBounds, checked_range, read_as_string, read_into};
+use crate::limits::Limits;
 use crate::outbox::{NO_ID, Op, Outbox};
 
 /// Log levels carried in outbox `Log` records (`js/batch.js` names them).
@@ -52,8 +53,8 @@ pub struct HostEnv {
     pub conns: ConnTable,
     /// Set by an import that traps the guest on purpose, so the report names the real cause.
     pub failure: Option<Failure>,
-    /// `Socket.write` returns false once a connection's queued output reaches this.
-    pub high_water_mark: usize,
+    /// Backpressure mark and hard cap of each connection's queued output.
+    pub limits: Limits,
     /// Bytes accepted by `Socket.write`.
     pub bytes_out: u64,
     timers: HashMap<String, Instant>,
@@ -61,13 +62,13 @@ pub struct HostEnv {
 }
 
 impl HostEnv {
-    pub fn new(high_water_mark: usize) -> HostEnv {
+    pub fn new(limits: Limits) -> HostEnv {
         HostEnv {
             memory: None,
             out: Outbox::default(),
             conns: ConnTable::default(),
             failure: None,
-            high_water_mark,
+            limits,
             bytes_out: 0,
             timers: HashMap::new(),
             seed_counter: 0,
@@ -164,9 +165,13 @@ pub fn provided() -> Vec<(&'static str, &'static str, Sig)> {
 ///
 /// Copies `len` bytes at `ptr` out of guest memory now (the guest keeps its buffer) and queues
 /// them on connection `id`. Returns true (1) while the connection's queued output stays below
-/// `highWaterMark`; false (0) once it reaches it (the bytes are still sent, and `onDrain` follows
-/// when the queue empties). Returns false and sends nothing when `id` is unknown, closed or ended.
-/// A range outside guest memory traps the guest.
+/// `highWaterMark`; false (0) once it reaches it: the bytes are still sent, the host stops reading
+/// the socket, and `onDrain` follows once the queue falls below the mark again. Returns false and
+/// sends nothing when `id` is unknown, closed or ended.
+///
+/// A guest that keeps writing past false is stopped at the hard cap (`limits.rs`): the write is
+/// dropped, the connection destroyed, and a GuestError of kind `host` reports it. The instance
+/// itself is fine and keeps running. A range outside guest memory traps the guest.
 fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
     let (id, ptr, len) = (id as u32, ptr as u32, len as u32);
@@ -177,16 +182,27 @@ fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Runtim
     if let Err(e) = checked_range(ptr, len as u64, view.data_size()) {
         return Err(env.fail(Kind::Trap, format!("Socket.write: {e}")));
     }
-    let hwm = env.high_water_mark;
-    let below = match env.conns.get_mut(id) {
-        Some(conn) if conn.writable() => {
-            conn.queued = conn.queued.saturating_add(len as usize);
-            let below = conn.queued < hwm;
-            conn.want_drain |= !below;
-            below
-        }
-        _ => return Ok(0),
+    let limits = env.limits;
+    let Some(conn) = env.conns.get_mut(id).filter(|c| c.writable()) else {
+        return Ok(0);
     };
+    let queued = conn.queued.saturating_add(len as usize);
+    if queued > limits.hard_cap {
+        conn.closing = true;
+        let message = format!(
+            "connection {id}: the guest kept writing after Socket.write returned false; \
+             {queued} bytes queued would pass the cap of {} (4 x highWaterMark, at least 256 KiB); \
+             connection destroyed",
+            limits.hard_cap
+        );
+        env.out.text(Op::Error, Kind::Host as u8, id, &message);
+        env.out.command(Op::Close, id);
+        return Ok(0);
+    }
+    conn.queued = queued;
+    let below = queued < limits.high_water_mark;
+    let newly_full = !below && !conn.want_drain;
+    conn.want_drain |= !below;
     if len > 0 {
         if let Err(e) = env
             .out
@@ -195,6 +211,9 @@ fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Runtim
             return Err(env.fail(Kind::Trap, format!("Socket.write: {e}")));
         }
         env.bytes_out += len as u64;
+    }
+    if newly_full {
+        env.out.command(Op::WantDrain, id);
     }
     Ok(below as i32)
 }
@@ -393,7 +412,7 @@ mod tests {
     #[test]
     fn every_table_entry_declares_the_signature_of_the_function_it_builds() {
         let mut store = Store::default();
-        let env = FunctionEnv::new(&mut store, HostEnv::new(1024));
+        let env = FunctionEnv::new(&mut store, HostEnv::new(Limits::new(1024)));
         for imp in HOST_IMPORTS {
             let f = (imp.make)(&mut store, &env);
             let ty = f.ty(&store);

@@ -11,6 +11,7 @@ pub mod failure;
 pub mod guest;
 pub mod guestmem;
 pub mod imports;
+pub mod limits;
 pub mod outbox;
 
 #[cfg(feature = "napi")]
@@ -22,6 +23,7 @@ mod glue {
 
     use crate::bridge::Bridge;
     use crate::guest::{self, Guest};
+    use crate::limits::Limits;
 
     /// A compiled, validated guest module (`compile` / `compileSync`).
     #[napi]
@@ -87,7 +89,7 @@ mod glue {
     impl NativeBridge {
         #[napi(constructor)]
         pub fn new(guest: &CompiledGuest, high_water_mark: u32) -> Result<Self> {
-            Bridge::new(guest.inner.clone(), high_water_mark as usize)
+            Bridge::new(guest.inner.clone(), Limits::new(high_water_mark as usize))
                 .map(|inner| NativeBridge { inner })
                 .map_err(|f| {
                     Error::from_reason(format!(
@@ -97,8 +99,12 @@ mod glue {
                 })
         }
 
-        fn out(&mut self) -> Option<Buffer> {
-            self.inner.take_output().map(Buffer::from)
+        /// The guest's output as a JS-owned copy: the outbox keeps its allocation for the next
+        /// event, and V8 accounts for the buffer like any other.
+        fn out<'e>(&mut self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
+            self.inner
+                .with_output(|bytes| BufferSlice::copy_from(env, bytes))
+                .transpose()
         }
 
         /// Registers a connection and runs onConnection; returns its id, or null when ids ran out.
@@ -108,39 +114,56 @@ mod glue {
         }
 
         #[napi]
-        pub fn data(&mut self, id: u32, data: &[u8], queued: u32) -> Option<Buffer> {
+        pub fn data<'e>(
+            &mut self,
+            env: &'e Env,
+            id: u32,
+            data: &[u8],
+            queued: u32,
+        ) -> Result<Option<BufferSlice<'e>>> {
             self.inner.data(id, data, queued as usize);
-            self.out()
+            self.out(env)
+        }
+
+        /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.
+        #[napi]
+        pub fn end<'e>(
+            &mut self,
+            env: &'e Env,
+            id: u32,
+            half_open: bool,
+        ) -> Result<Option<BufferSlice<'e>>> {
+            self.inner.end(id, half_open);
+            self.out(env)
         }
 
         #[napi]
-        pub fn end(&mut self, id: u32) -> Option<Buffer> {
-            self.inner.end(id);
-            self.out()
-        }
-
-        #[napi]
-        pub fn error(&mut self, id: u32) -> Option<Buffer> {
+        pub fn error<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
             self.inner.error(id);
-            self.out()
+            self.out(env)
         }
 
         #[napi]
-        pub fn drain(&mut self, id: u32, queued: u32) -> Option<Buffer> {
+        pub fn drain<'e>(
+            &mut self,
+            env: &'e Env,
+            id: u32,
+            queued: u32,
+        ) -> Result<Option<BufferSlice<'e>>> {
             self.inner.drain(id, queued as usize);
-            self.out()
+            self.out(env)
         }
 
         #[napi]
-        pub fn close(&mut self, id: u32) -> Option<Buffer> {
+        pub fn close<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
             self.inner.close(id);
-            self.out()
+            self.out(env)
         }
 
         /// Output produced outside an event method (by open, or a start function's logs).
         #[napi]
-        pub fn flush(&mut self) -> Option<Buffer> {
-            self.out()
+        pub fn flush<'e>(&mut self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
+            self.out(env)
         }
 
         #[napi]

@@ -19,6 +19,8 @@
 
 /// Size of a record header in bytes.
 pub const HEADER: usize = 12;
+/// Capacity an outbox keeps between batches; a larger one is released after use.
+pub const KEEP_CAPACITY: usize = 1 << 20;
 /// The `id` of a record that concerns no connection.
 pub const NO_ID: u32 = u32::MAX;
 
@@ -40,6 +42,9 @@ pub enum Op {
     Log = 6,
     /// A guest failure; `sub` is the kind, the payload the UTF-8 message.
     Error = 7,
+    /// `Socket.write` just returned false on this connection: JS calls the bridge's `drain` once
+    /// the socket's queue is below `highWaterMark` (at once, if it already is).
+    WantDrain = 8,
 }
 
 impl Op {
@@ -52,6 +57,7 @@ impl Op {
             5 => Op::Resume,
             6 => Op::Log,
             7 => Op::Error,
+            8 => Op::WantDrain,
             _ => return None,
         })
     }
@@ -73,6 +79,21 @@ impl Outbox {
 
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The encoded batch so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Empties the outbox, keeping its allocation for the next batch unless an unusually large
+    /// batch made it grow past `KEEP_CAPACITY`.
+    pub fn clear(&mut self) {
+        self.last_write = None;
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
     }
 
     /// Takes the encoded batch, leaving the outbox empty.
@@ -125,7 +146,7 @@ impl Outbox {
         });
     }
 
-    /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`).
+    /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`, `WantDrain`).
     pub fn command(&mut self, op: Op, id: u32) {
         self.header(op, 0, id, 0);
         self.last_write = None;

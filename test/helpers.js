@@ -49,6 +49,7 @@ function connect(port) {
  * (then resolves with what came).
  */
 function readBytes(socket, bytes) {
+  if (bytes <= 0) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks = [];
     let got = 0;
@@ -109,3 +110,19 @@ function waitFor(predicate, what, ms = 5000) {
 }
 
 module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, exchange, waitFor };
+
+/** Execution modes every behavioural suite runs in. */
+const MODES = [{ name: 'inline', options: { threads: 0 } }];
+
+/** Lines of the recorder guest's "events <id> <letters>" logs, by id. */
+function recorded(logs) {
+  const out = new Map();
+  for (const { line } of logs) {
+    const m = /^events (\d+) ([A-Z]+)$/.exec(line);
+    if (m) out.set(Number(m[1]), m[2]);
+  }
+  return out;
+}
+
+module.exports.MODES = MODES;
+module.exports.recorded = recorded;

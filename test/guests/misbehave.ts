@@ -6,6 +6,7 @@
 //   log     console.log the rest of the chunk, trace() a number, and echo
 //   close   Socket.close its own connection, then try to write (the write returns false)
 //   count   answer with the number of connections this instance has seen
+//   flood   write 64 KiB a hundred times in one event, ignoring Socket.write's false
 // Anything else is echoed.
 import { Socket } from "../../assembly/index";
 
@@ -39,6 +40,11 @@ export function onData(id: u32, data: ArrayBuffer): void {
     Socket.close(id);
     const ok = Socket.write(id, "after close");
     console.log("write after close returned " + ok.toString());
+  } else if (startsWith(b, "flood")) {
+    const block = new Uint8Array(65536);
+    let refused = 0;
+    for (let i = 0; i < 100; i++) if (!Socket.write(id, block)) refused++;
+    console.log("flood: " + refused.toString() + " writes returned false");
   } else if (startsWith(b, "count")) {
     Socket.write(id, seen.toString());
   } else {

@@ -1,0 +1,48 @@
+//! Per-bridge limits that bound what one connection can make the host hold.
+
+/// A connection's queued output may reach this many times `highWaterMark`...
+pub const HARD_CAP_FACTOR: usize = 4;
+/// ...but never less than this, so one full 64 KiB read echoed back cannot trip it even with a
+/// small `highWaterMark`.
+pub const HARD_CAP_MIN: usize = 256 * 1024;
+
+/// The limits an executor enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `Socket.write` returns false once a connection's queued output reaches this, and the host
+    /// stops reading the socket until it drains.
+    pub high_water_mark: usize,
+    /// A guest that keeps writing past `false` is stopped here: the connection is destroyed and
+    /// a GuestError of kind `host` says why.
+    pub hard_cap: usize,
+}
+
+impl Limits {
+    pub fn new(high_water_mark: usize) -> Limits {
+        Limits {
+            high_water_mark,
+            hard_cap: hard_cap(high_water_mark),
+        }
+    }
+}
+
+/// The hard cap on one connection's queued output for a given `highWaterMark`:
+/// `max(4 * highWaterMark, 256 KiB)`.
+pub fn hard_cap(high_water_mark: usize) -> usize {
+    high_water_mark
+        .saturating_mul(HARD_CAP_FACTOR)
+        .max(HARD_CAP_MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hard_cap_is_four_high_water_marks_with_a_floor() {
+        assert_eq!(hard_cap(65536), 262144);
+        assert_eq!(hard_cap(1 << 20), 4 << 20);
+        assert_eq!(hard_cap(1), HARD_CAP_MIN);
+        assert_eq!(hard_cap(usize::MAX), usize::MAX);
+    }
+}
