@@ -10,6 +10,7 @@ const OP_RESUME = 5;
 const OP_LOG = 6;
 const OP_ERROR = 7;
 const OP_WANT_DRAIN = 8;
+const OP_ACK = 9;
 const HEADER = 12;
 const NO_ID = 0xffffffff;
 
@@ -18,7 +19,8 @@ const KINDS = [undefined, 'trap', 'abort', 'fuel', 'memory', 'host'];
 
 /**
  * One attached connection. Reading from its socket runs unless the guest paused it
- * (`Socket.pause`) or its queued output is at the high-water mark (`pressured`).
+ * (`Socket.pause`), its queued output is at the high-water mark (`pressured`), or, with worker
+ * threads, the bytes sent to the guest and not yet consumed reach the mark (`backlogged`).
  */
 class Conn {
   constructor(id, socket, onFlushed) {
@@ -26,13 +28,16 @@ class Conn {
     this.socket = socket;
     this.guestPaused = false;
     this.pressured = false;
+    this.backlogged = false;
+    /** Threaded mode: input bytes handed to the worker that it has not acknowledged yet. */
+    this.inflight = 0;
     /** Write callback used while the queue is at the mark: checks whether it drained. */
     this.flushed = () => onFlushed(this);
   }
 
   /** Starts reading again if nothing holds it back. */
   release() {
-    if (!this.guestPaused && !this.pressured) this.socket.resume();
+    if (!this.guestPaused && !this.pressured && !this.backlogged) this.socket.resume();
   }
 }
 
@@ -102,6 +107,17 @@ function apply(buf, conns, host) {
         // bytes at once), no write callback will report it: the host must.
         const c = conns.get(id);
         if (c !== undefined && !c.pressured) host.wantDrain(c);
+        break;
+      }
+      case OP_ACK: {
+        const c = conns.get(id);
+        if (c !== undefined) {
+          c.inflight -= buf.readUInt32LE(start);
+          if (c.backlogged && c.inflight < host.highWaterMark) {
+            c.backlogged = false;
+            c.release();
+          }
+        }
         break;
       }
       case OP_LOG:

@@ -19,6 +19,7 @@ class GuestError extends Error {
 }
 
 const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536 });
+const MAX_THREADS = 256;
 // Options of the design that later releases implement; passing one now is refused rather than
 // silently ignored.
 const NOT_YET = ['maxMemoryBytes', 'fuelPerEvent', 'allowConnect', 'cacheDir'];
@@ -36,10 +37,8 @@ function checkOptions(options) {
   if (!Number.isInteger(o.threads) || o.threads < 0) {
     throw new TypeError(`option 'threads' must be a whole number >= 0, got ${o.threads}`);
   }
-  if (o.threads > 0) {
-    throw new TypeError(
-      `option 'threads: ${o.threads}' is not supported by this version yet; use threads: 0 (guest runs on the JS thread)`,
-    );
+  if (o.threads > MAX_THREADS) {
+    throw new TypeError(`option 'threads' must be at most ${MAX_THREADS}, got ${o.threads}`);
   }
   if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1 || o.highWaterMark > 0x7fffffff) {
     throw new TypeError(`option 'highWaterMark' must be a whole number of bytes >= 1, got ${o.highWaterMark}`);
@@ -92,8 +91,7 @@ class Bridge extends EventEmitter {
         throw readError(src.path, err);
       }
     }
-    const compiled = await native.compile(name, bytes);
-    return new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark), opts);
+    return Bridge.#create(await native.compile(name, bytes), opts);
   }
 
   /** Loads a guest, compiling it on the calling thread. */
@@ -109,8 +107,15 @@ class Bridge extends EventEmitter {
         throw readError(src.path, err);
       }
     }
-    const compiled = native.compileSync(name, bytes);
-    return new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark), opts);
+    return Bridge.#create(native.compileSync(name, bytes), opts);
+  }
+
+  static #create(compiled, opts) {
+    let bridge = null;
+    // Threaded mode: workers deliver batches through this callback, on the JS thread.
+    const onOutput = opts.threads > 0 ? (batch) => bridge.#apply(batch) : undefined;
+    bridge = new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput), opts);
+    return bridge;
   }
 
   constructor(token, nativeBridge, options) {
@@ -173,7 +178,20 @@ class Bridge extends EventEmitter {
     const conns = this.#conns;
     const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn));
     conns.set(id, c);
-    socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
+    if (this.options.threads > 0) {
+      const hwm = this.#host.highWaterMark;
+      socket.on('data', (data) => {
+        // Stop reading while the worker has a highWaterMark of this connection's input to go.
+        c.inflight += data.length;
+        if (c.inflight >= hwm && !c.backlogged) {
+          c.backlogged = true;
+          socket.pause();
+        }
+        nb.data(id, data, socket.writableLength);
+      });
+    } else {
+      socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
+    }
     socket.on('end', () => this.#apply(nb.end(id, socket.allowHalfOpen)));
     socket.on('error', () => this.#apply(nb.error(id)));
     socket.on('close', () => {
@@ -206,13 +224,14 @@ class Bridge extends EventEmitter {
   }
 
   /**
-   * Ends every attached connection (queued output is flushed first) and resolves once all are
-   * closed. A peer that does not close its side within 5 s is destroyed. Idempotent.
+   * Ends every attached connection (queued output is flushed first), resolves once all are
+   * closed and the worker threads have stopped. A peer that does not close its side within 5 s is
+   * destroyed. Idempotent.
    */
   close() {
     if (this.#closing !== null) return this.#closing;
     this.#closed = true;
-    this.#closing = new Promise((resolve) => {
+    const ended = new Promise((resolve) => {
       if (this.#conns.size === 0) {
         resolve();
         return;
@@ -223,6 +242,10 @@ class Bridge extends EventEmitter {
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       }
     });
+    this.#closing = ended
+      .then(() => this.#native.stop().join())
+      // Let the workers' last batches (onClose output) arrive before resolving.
+      .then(() => new Promise((resolve) => setImmediate(resolve)));
     return this.#closing;
   }
 }

@@ -1,25 +1,53 @@
 //! A bridge: one loaded guest serving many connections. It hands out connection ids (never
 //! reused while the bridge lives) and routes each connection's events to the executor that owns
-//! the connection. Inline mode (`threads: 0`) has one executor, driven on the caller's thread.
+//! it: one executor driven on the caller's thread (`threads: 0`), or a pool of worker threads.
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crate::executor::{Executor, Stats};
 use crate::failure::Failure;
 use crate::guest::Guest;
 use crate::limits::Limits;
+use crate::pool::{Event, Pool, Sink};
+
+enum Mode {
+    Inline(Box<Executor>),
+    Threaded(Pool),
+}
 
 pub struct Bridge {
-    exec: Executor,
+    mode: Mode,
     next_id: u32,
 }
 
 impl Bridge {
-    pub fn new(guest: Arc<Guest>, limits: Limits) -> Result<Bridge, Failure> {
-        Ok(Bridge {
-            exec: Executor::new(guest, limits)?,
-            next_id: 1,
-        })
+    /// `threads == 0`: inline; events run in the calling thread and output is read with
+    /// `with_output`. Otherwise `threads` workers; output goes to `sink` (required then).
+    pub fn new(
+        guest: Arc<Guest>,
+        limits: Limits,
+        threads: usize,
+        sink: Option<Sink>,
+    ) -> Result<Bridge, Failure> {
+        let mode = match (threads, sink) {
+            (0, _) => Mode::Inline(Box::new(Executor::new(guest, limits)?)),
+            (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink)?),
+            (_, None) => {
+                return Err(Failure::new(
+                    crate::failure::Kind::Host,
+                    "threaded mode needs an output sink",
+                ));
+            }
+        };
+        Ok(Bridge { mode, next_id: 1 })
+    }
+
+    fn dispatch(&mut self, id: u32, inline: impl FnOnce(&mut Executor), event: Event) {
+        match &mut self.mode {
+            Mode::Inline(exec) => inline(exec),
+            Mode::Threaded(pool) => pool.send(id, event),
+        }
     }
 
     /// Registers a new connection and runs `onConnection`. `None` once all 2^32 - 1 ids of this
@@ -27,52 +55,72 @@ impl Bridge {
     pub fn open(&mut self) -> Option<u32> {
         let id = self.next_id;
         self.next_id = self.next_id.checked_add(1)?;
-        self.exec.open(id);
+        match &mut self.mode {
+            Mode::Inline(exec) => exec.open(id),
+            Mode::Threaded(pool) => pool.open(id),
+        }
         Some(id)
     }
 
+    /// Bytes arrived on `id`; `queued` is the socket's unsent output right now.
     pub fn data(&mut self, id: u32, data: &[u8], queued: usize) {
-        self.exec.data(id, data, queued);
+        match &mut self.mode {
+            Mode::Inline(exec) => exec.data(id, data, queued),
+            Mode::Threaded(pool) => pool.send(id, Event::Data(id, data.to_vec(), queued)),
+        }
     }
 
     pub fn end(&mut self, id: u32, half_open: bool) {
-        self.exec.end(id, half_open);
+        self.dispatch(id, |e| e.end(id, half_open), Event::End(id, half_open));
     }
 
     pub fn error(&mut self, id: u32) {
-        self.exec.error(id);
+        self.dispatch(id, |e| e.error(id), Event::Error(id));
     }
 
     pub fn drain(&mut self, id: u32, queued: usize) {
-        self.exec.drain(id, queued);
+        self.dispatch(id, |e| e.drain(id, queued), Event::Drain(id, queued));
     }
 
     pub fn close(&mut self, id: u32) {
-        self.exec.close(id);
+        self.dispatch(id, |e| e.close(id), Event::Close(id));
     }
 
-    /// Hands the output batch produced since the last call to `f` (when there is one), then
-    /// empties it.
+    /// Inline mode: hands the output batch produced since the last call to `f` (when there is
+    /// one), then empties it. Threaded mode delivers output to the sink instead: `None`.
     pub fn with_output<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let out = self.exec.output();
+        let Mode::Inline(exec) = &mut self.mode else {
+            return None;
+        };
+        let out = exec.output();
         if out.is_empty() {
             return None;
         }
         let r = f(out);
-        self.exec.clear_output();
+        exec.clear_output();
         Some(r)
     }
 
-    pub fn connections(&self) -> usize {
-        self.exec.connections()
-    }
-
     pub fn stats(&self) -> Stats {
-        self.exec.stats()
+        match &self.mode {
+            Mode::Inline(exec) => exec.stats(),
+            Mode::Threaded(pool) => pool.stats(),
+        }
     }
 
     /// Guest instances running.
-    pub fn instances(&self) -> u32 {
-        1
+    pub fn instances(&self) -> usize {
+        match &self.mode {
+            Mode::Inline(_) => 1,
+            Mode::Threaded(pool) => pool.instances(),
+        }
+    }
+
+    /// Stops the worker threads (none inline) once their queued events ran; returns them to join.
+    pub fn stop(&mut self) -> Vec<JoinHandle<()>> {
+        match &mut self.mode {
+            Mode::Inline(_) => Vec::new(),
+            Mode::Threaded(pool) => pool.stop(),
+        }
     }
 }

@@ -120,6 +120,16 @@ impl Executor {
         self.env.as_ref(&self.store).out.bytes()
     }
 
+    /// Takes the output, leaving the outbox empty (for handing a batch to another thread).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.env().out.take()
+    }
+
+    /// Records that the guest consumed `bytes` of `id`'s input (threaded mode's flow control).
+    pub fn ack(&mut self, id: u32, bytes: usize) {
+        self.env().out.ack(id, bytes as u32);
+    }
+
     /// Empties the output after it was handed over.
     pub fn clear_output(&mut self) {
         self.env().out.clear();

@@ -13,17 +13,21 @@ pub mod guestmem;
 pub mod imports;
 pub mod limits;
 pub mod outbox;
+pub mod pool;
 
 #[cfg(feature = "napi")]
 mod glue {
     use std::sync::Arc;
+    use std::thread::JoinHandle;
 
     use napi::bindgen_prelude::*;
+    use napi::threadsafe_function::ThreadsafeFunctionCallMode;
     use napi_derive::napi;
 
     use crate::bridge::Bridge;
     use crate::guest::{self, Guest};
     use crate::limits::Limits;
+    use crate::pool::Sink;
 
     /// A compiled, validated guest module (`compile` / `compileSync`).
     #[napi]
@@ -67,7 +71,6 @@ mod glue {
 
     #[napi(object)]
     pub struct NativeStats {
-        pub connections: u32,
         pub accepted: f64,
         pub closed: f64,
         pub bytes_in: f64,
@@ -78,8 +81,47 @@ mod glue {
         pub instances: u32,
     }
 
-    /// The inline bridge: events run on the JS thread; each method returns the output batch
-    /// the guest produced (see src/outbox.rs), or null.
+    /// Joins stopped worker threads on the libuv pool, never on the JS thread.
+    pub struct JoinTask {
+        handles: Vec<JoinHandle<()>>,
+    }
+
+    impl Task for JoinTask {
+        type Output = ();
+        type JsValue = ();
+
+        fn compute(&mut self) -> Result<()> {
+            for h in self.handles.drain(..) {
+                let _ = h.join();
+            }
+            Ok(())
+        }
+
+        fn resolve(&mut self, _env: Env, _: ()) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Worker threads asked to stop, not yet joined.
+    #[napi]
+    pub struct StoppedWorkers {
+        handles: Vec<JoinHandle<()>>,
+    }
+
+    #[napi]
+    impl StoppedWorkers {
+        /// Resolves once every worker thread has finished.
+        #[napi(ts_return_type = "Promise<void>")]
+        pub fn join(&mut self) -> AsyncTask<JoinTask> {
+            AsyncTask::new(JoinTask {
+                handles: std::mem::take(&mut self.handles),
+            })
+        }
+    }
+
+    /// A bridge. Inline (`threads` 0): each event method returns the output batch the guest
+    /// produced (src/outbox.rs), or null. Threaded: event methods return null and batches arrive
+    /// through `onOutput`, called on the JS thread; it never keeps the process alive.
     #[napi]
     pub struct NativeBridge {
         inner: Bridge,
@@ -88,8 +130,27 @@ mod glue {
     #[napi]
     impl NativeBridge {
         #[napi(constructor)]
-        pub fn new(guest: &CompiledGuest, high_water_mark: u32) -> Result<Self> {
-            Bridge::new(guest.inner.clone(), Limits::new(high_water_mark as usize))
+        pub fn new(
+            guest: &CompiledGuest,
+            high_water_mark: u32,
+            threads: u32,
+            on_output: Option<Function<'_, Buffer, ()>>,
+        ) -> Result<Self> {
+            let sink: Option<Sink> = match on_output {
+                Some(f) => {
+                    let tsfn = f
+                        .build_threadsafe_function::<Vec<u8>>()
+                        .callee_handled::<false>()
+                        .weak::<true>()
+                        .build_callback(|ctx| Ok(Buffer::from(ctx.value)))?;
+                    Some(Arc::new(move |batch: Vec<u8>| {
+                        tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
+                    }))
+                }
+                None => None,
+            };
+            let limits = Limits::new(high_water_mark as usize);
+            Bridge::new(guest.inner.clone(), limits, threads as usize, sink)
                 .map(|inner| NativeBridge { inner })
                 .map_err(|f| {
                     Error::from_reason(format!(
@@ -166,11 +227,19 @@ mod glue {
             self.out(env)
         }
 
+        /// Stops the worker threads after their queued events; `join()` on the result waits for
+        /// them. (A separate object, so the pending join never holds a borrow of the bridge.)
+        #[napi]
+        pub fn stop(&mut self) -> StoppedWorkers {
+            StoppedWorkers {
+                handles: self.inner.stop(),
+            }
+        }
+
         #[napi]
         pub fn stats(&self) -> NativeStats {
             let s = self.inner.stats();
             NativeStats {
-                connections: self.inner.connections() as u32,
                 accepted: s.accepted as f64,
                 closed: s.closed as f64,
                 bytes_in: s.bytes_in as f64,
@@ -178,7 +247,7 @@ mod glue {
                 events: s.events as f64,
                 traps: s.traps as f64,
                 restarts: s.restarts as f64,
-                instances: self.inner.instances(),
+                instances: self.inner.instances() as u32,
             }
         }
     }

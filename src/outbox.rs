@@ -45,6 +45,9 @@ pub enum Op {
     /// `Socket.write` just returned false on this connection: JS calls the bridge's `drain` once
     /// the socket's queue is below `highWaterMark` (at once, if it already is).
     WantDrain = 8,
+    /// Threaded mode: the guest consumed `u32` payload bytes of this connection's input, so JS
+    /// may read more from the socket.
+    Ack = 9,
 }
 
 impl Op {
@@ -58,6 +61,7 @@ impl Op {
             6 => Op::Log,
             7 => Op::Error,
             8 => Op::WantDrain,
+            9 => Op::Ack,
             _ => return None,
         })
     }
@@ -149,6 +153,13 @@ impl Outbox {
     /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`, `WantDrain`).
     pub fn command(&mut self, op: Op, id: u32) {
         self.header(op, 0, id, 0);
+        self.last_write = None;
+    }
+
+    /// Appends an `Ack` of `bytes` consumed on `id`.
+    pub fn ack(&mut self, id: u32, bytes: u32) {
+        self.header(Op::Ack, 0, id, 4);
+        self.buf.extend_from_slice(&bytes.to_le_bytes());
         self.last_write = None;
     }
 

@@ -112,7 +112,10 @@ function waitFor(predicate, what, ms = 5000) {
 module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, exchange, waitFor };
 
 /** Execution modes every behavioural suite runs in. */
-const MODES = [{ name: 'inline', options: { threads: 0 } }];
+const MODES = [
+  { name: 'inline', options: { threads: 0 } },
+  { name: 'threads: 2', options: { threads: 2 } },
+];
 
 /** Lines of the recorder guest's "events <id> <letters>" logs, by id. */
 function recorded(logs) {

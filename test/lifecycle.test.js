@@ -112,7 +112,10 @@ for (const mode of MODES) {
     it('stops and restarts onData for one connection with Socket.pause and Socket.resume', async function () {
       const srv = await serve(guest('recorder'), mode.options);
       try {
+        // A guest acts only on connections of its own instance. With two workers, connections
+        // go to the least-loaded one: a, filler and b land on workers 0, 1, 0, so b can resume a.
         const a = await connect(srv.port);
+        const filler = await connect(srv.port);
         const pausedLog = waitFor(() => srv.logs.some((l) => l.line.startsWith('paused')), 'the pause');
         a.write('pause');
         await pausedLog;
@@ -130,6 +133,7 @@ for (const mode of MODES) {
         b.end();
         await waitFor(() => got === 'held back', 'the held-back echo');
         a.end();
+        filler.end();
       } finally {
         await srv.close();
       }

@@ -51,7 +51,8 @@ describe('loading guests', function () {
 
   it('refuses unknown options and options this version does not support yet', async function () {
     await assert.rejects(Bridge.load(guest('echo'), { bogus: 1 }), /unknown Bridge option 'bogus'/);
-    await assert.rejects(Bridge.load(guest('echo'), { threads: 2 }), /threads: 2' is not supported by this version yet/);
+    await assert.rejects(Bridge.load(guest('echo'), { threads: -1 }), /option 'threads' must be a whole number >= 0, got -1/);
+    await assert.rejects(Bridge.load(guest('echo'), { threads: 1000 }), /option 'threads' must be at most 256/);
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 0 }), /highWaterMark' must be a whole number/);
     assert.throws(() => Bridge.loadSync(guest('echo'), { cacheDir: '/tmp' }), /option 'cacheDir' is not supported/);
   });

@@ -7,6 +7,7 @@
 //   close   Socket.close its own connection, then try to write (the write returns false)
 //   count   answer with the number of connections this instance has seen
 //   flood   write 64 KiB a hundred times in one event, ignoring Socket.write's false
+//   spin N  burn CPU for N milliseconds, then answer "spun"
 // Anything else is echoed.
 import { Socket } from "../../assembly/index";
 
@@ -45,6 +46,12 @@ export function onData(id: u32, data: ArrayBuffer): void {
     let refused = 0;
     for (let i = 0; i < 100; i++) if (!Socket.write(id, block)) refused++;
     console.log("flood: " + refused.toString() + " writes returned false");
+  } else if (startsWith(b, "spin ")) {
+    const ms = I32.parseInt(String.UTF8.decode(data.slice(5)));
+    const until = Date.now() + ms;
+    let x: u64 = 1;
+    while (Date.now() < until) for (let i = 0; i < 10000; i++) x = x * 6364136223846793005 + 1442695040888963407;
+    Socket.write(id, x == 0 ? "never" : "spun");
   } else if (startsWith(b, "count")) {
     Socket.write(id, seen.toString());
   } else {

@@ -5,6 +5,7 @@
 // except for these commands (a chunk starting with them):
 //   pause          Socket.pause(own id); logs "paused <id>"
 //   resume <id>    Socket.resume(id) of another connection; logs "resumed <id>"
+//   poke <id>      Socket.write(id, "poke") to another connection; logs "poke <id> <result>"
 //   stream <n>     sends n bytes (byte i = i % 251) in 16 KiB writes, stopping whenever
 //                  Socket.write returns false and going on at onDrain; logs "streamed <id>"
 import { Socket } from "../../assembly/index";
@@ -64,6 +65,10 @@ export function onData(id: u32, data: ArrayBuffer): void {
     const other = <u32>I32.parseInt(String.UTF8.decode(data.slice(7)));
     Socket.resume(other);
     console.log("resumed " + other.toString());
+  } else if (startsWith(b, "poke ")) {
+    const other = <u32>I32.parseInt(String.UTF8.decode(data.slice(5)));
+    const ok = Socket.write(other, "poke");
+    console.log("poke " + other.toString() + " " + ok.toString());
   } else if (startsWith(b, "stream ")) {
     remaining.set(id, <u32>I32.parseInt(String.UTF8.decode(data.slice(7))));
     sent.set(id, 0);
