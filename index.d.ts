@@ -20,8 +20,11 @@ export declare class GuestError extends Error {
 }
 
 export interface BridgeOptions {
-  /** 0: the guest runs on the JS thread. (Worker threads are not available in this version.) */
-  threads?: 0;
+  /**
+   * 0: the guest runs on the JS thread. N (1 to 256): N worker threads, one guest instance each;
+   * a connection stays on one instance. Default 0.
+   */
+  threads?: number;
   /** Bytes of guest output queued on one connection before Socket.write returns false. Default 65536. */
   highWaterMark?: number;
 }

@@ -1,25 +1,40 @@
 'use strict';
-// A benchmark server in its own process: `node bench/server.js KIND` listens on 127.0.0.1:0 and
-// prints its port. KIND: node-net (plain net echo, no wasm) or bridge-inline (echo guest).
+// A benchmark server in its own process: `node bench/server.js KIND GUEST` listens on
+// 127.0.0.1:0 and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored),
+// v8-wasm (the guest run by Node's WebAssembly, as seed 000 does), bridge-inline (threads: 0),
+// bridge-threads (threads: 2). GUEST: a name in build/guests (echo, hash).
+// On SIGTERM it prints one JSON line: the JS thread's event-loop delay p99 (ms) and its RSS.
 const net = require('node:net');
 const path = require('node:path');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
 
-async function main(kind) {
+async function main(kind, guestName) {
+  const wasm = path.join(__dirname, '..', 'build', 'guests', `${guestName || 'echo'}.wasm`);
   let server;
   if (kind === 'node-net') {
     server = net.createServer((socket) => socket.on('data', (d) => socket.write(d)));
-  } else if (kind === 'bridge-inline') {
+  } else if (kind === 'v8-wasm') {
+    server = require('./v8-host').createV8Server(wasm);
+  } else if (kind === 'bridge-inline' || kind === 'bridge-threads') {
     const { Bridge, createServer } = require('..');
-    const bridge = await Bridge.load(path.join(__dirname, '..', 'build', 'guests', 'echo.wasm'));
+    const bridge = await Bridge.load(wasm, { threads: kind === 'bridge-threads' ? 2 : 0 });
     server = createServer(bridge);
   } else {
     throw new Error(`unknown server kind ${kind}`);
   }
-  server.listen(0, '127.0.0.1', () => console.log(server.address().port));
-  process.on('SIGTERM', () => process.exit(0));
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  server.listen(0, '127.0.0.1', () => {
+    delay.enable();
+    console.log(server.address().port);
+  });
+  process.on('SIGTERM', () => {
+    delay.disable();
+    console.log(JSON.stringify({ loopDelayP99ms: delay.percentile(99) / 1e6, rss: process.memoryUsage().rss }));
+    process.exit(0);
+  });
 }
 
-main(process.argv[2]).catch((e) => {
+main(process.argv[2], process.argv[3]).catch((e) => {
   console.error(e.message);
   process.exit(1);
 });

@@ -20,6 +20,8 @@ class GuestError extends Error {
 
 const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536 });
 const MAX_THREADS = 256;
+// Keeps the hard cap (4 x highWaterMark) and every output batch far below 4 GiB.
+const MAX_HIGH_WATER_MARK = 256 * 1024 * 1024;
 // Options of the design that later releases implement; passing one now is refused rather than
 // silently ignored.
 const NOT_YET = ['maxMemoryBytes', 'fuelPerEvent', 'allowConnect', 'cacheDir'];
@@ -40,8 +42,10 @@ function checkOptions(options) {
   if (o.threads > MAX_THREADS) {
     throw new TypeError(`option 'threads' must be at most ${MAX_THREADS}, got ${o.threads}`);
   }
-  if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1 || o.highWaterMark > 0x7fffffff) {
-    throw new TypeError(`option 'highWaterMark' must be a whole number of bytes >= 1, got ${o.highWaterMark}`);
+  if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1 || o.highWaterMark > MAX_HIGH_WATER_MARK) {
+    throw new TypeError(
+      `option 'highWaterMark' must be a whole number of bytes from 1 to ${MAX_HIGH_WATER_MARK} (256 MiB), got ${o.highWaterMark}`,
+    );
   }
   return o;
 }

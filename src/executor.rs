@@ -7,6 +7,7 @@
 //! of the failed instance, and replaces the instance with a fresh one from the same module: the
 //! next connection is served as if nothing happened.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use wasmer::{
@@ -212,24 +213,40 @@ impl Executor {
         self.run(id, |_, store| f.call(store, id as i32));
     }
 
-    /// Runs one guest call for connection `id`, handling a failure.
+    /// Runs one guest call for connection `id`, handling a failure. A panic of host code during
+    /// the call (a bug: host code must not panic) is contained the same way, as a `host` failure.
     fn run(&mut self, id: u32, call: impl FnOnce(&Live, &mut Store) -> Result<(), RuntimeError>) {
         let Some(live) = &self.live else { return };
         self.stats.events += 1;
-        if let Err(err) = call(live, &mut self.store) {
-            self.fail(id, err);
+        let store = &mut self.store;
+        match panic::catch_unwind(AssertUnwindSafe(|| call(live, store))) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                let env = self.env.as_mut(&mut self.store);
+                let failure = env
+                    .failure
+                    .take()
+                    .unwrap_or_else(|| Failure::from_trap(&err));
+                self.fail(id, failure);
+            }
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                let message = format!("internal error in the host while running the guest: {what}");
+                self.fail(id, Failure::new(Kind::Host, message));
+            }
         }
     }
 
     /// The instance failed during an event for `id`: report it, close its connections, and
     /// replace it.
-    fn fail(&mut self, id: u32, err: RuntimeError) {
+    fn fail(&mut self, id: u32, failure: Failure) {
         self.stats.traps += 1;
         let env = self.env.as_mut(&mut self.store);
-        let failure = env
-            .failure
-            .take()
-            .unwrap_or_else(|| Failure::from_trap(&err));
+        env.failure = None;
         let mut out = std::mem::take(&mut env.out);
         out.text(Op::Error, failure.kind as u8, id, &failure.message);
         for cid in env.conns.drain_ids() {

@@ -6,6 +6,10 @@ pub const HARD_CAP_FACTOR: usize = 4;
 /// small `highWaterMark`.
 pub const HARD_CAP_MIN: usize = 256 * 1024;
 
+/// Largest `highWaterMark` (JS refuses more): keeps the hard cap, and so any one batch record,
+/// far below the 4 GiB a record length can describe.
+pub const MAX_HIGH_WATER_MARK: usize = 256 << 20;
+
 /// The limits an executor enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -18,7 +22,9 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Limits for a `highWaterMark`, clamped to `1..=MAX_HIGH_WATER_MARK`.
     pub fn new(high_water_mark: usize) -> Limits {
+        let high_water_mark = high_water_mark.clamp(1, MAX_HIGH_WATER_MARK);
         Limits {
             high_water_mark,
             hard_cap: hard_cap(high_water_mark),
@@ -44,5 +50,13 @@ mod tests {
         assert_eq!(hard_cap(1 << 20), 4 << 20);
         assert_eq!(hard_cap(1), HARD_CAP_MIN);
         assert_eq!(hard_cap(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn limits_clamp_the_high_water_mark_so_the_cap_stays_below_4_gib() {
+        let l = Limits::new(usize::MAX);
+        assert_eq!(l.high_water_mark, MAX_HIGH_WATER_MARK);
+        assert!(l.hard_cap < u32::MAX as usize);
+        assert_eq!(Limits::new(0).high_water_mark, 1);
     }
 }

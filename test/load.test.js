@@ -54,6 +54,7 @@ describe('loading guests', function () {
     await assert.rejects(Bridge.load(guest('echo'), { threads: -1 }), /option 'threads' must be a whole number >= 0, got -1/);
     await assert.rejects(Bridge.load(guest('echo'), { threads: 1000 }), /option 'threads' must be at most 256/);
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 0 }), /highWaterMark' must be a whole number/);
+    await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 2 ** 30 }), /from 1 to 268435456 \(256 MiB\)/);
     assert.throws(() => Bridge.loadSync(guest('echo'), { cacheDir: '/tmp' }), /option 'cacheDir' is not supported/);
   });
 });

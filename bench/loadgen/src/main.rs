@@ -2,7 +2,11 @@
 //! and waiting for the whole echo before sending the next, for a bounded time. Prints one JSON
 //! line: messages per second and round-trip latency percentiles. Loopback only.
 //!
-//! usage: wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5]
+//! usage: wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5] [reply=size]
+//!
+//! With `reply` different from `size`, each message is `size - 1` bytes and a newline, the
+//! answer is `reply` bytes ending in a newline (a line protocol, as the hash guest speaks), and
+//! answers are not compared with the message.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
@@ -17,13 +21,17 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) != Some("pingpong") || args.len() < 3 {
-        eprintln!("usage: wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5]");
+        eprintln!(
+            "usage: wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5] [reply=size]"
+        );
         std::process::exit(2);
     }
     let port: u16 = arg(&args, 2, 0);
     let conns: usize = arg(&args, 3, 50);
     let size: usize = arg(&args, 4, 64);
     let seconds: f64 = arg(&args, 5, 5.0);
+    let reply: usize = arg(&args, 6, size);
+    let echo = reply == size;
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     let barrier = Arc::new(Barrier::new(conns + 1));
     let duration = Duration::from_secs_f64(seconds.clamp(0.1, 120.0));
@@ -35,8 +43,12 @@ fn main() {
                 let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
                 s.set_nodelay(true).ok();
                 s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                let msg: Vec<u8> = (0..size).map(|i| (i + c) as u8).collect();
-                let mut buf = vec![0u8; size];
+                let mut msg: Vec<u8> = (0..size).map(|i| (i + c) as u8).collect();
+                if !echo {
+                    msg = (0..size).map(|i| b'a' + ((i + c) % 26) as u8).collect();
+                    msg[size - 1] = b'\n';
+                }
+                let mut buf = vec![0u8; reply];
                 let mut lat = Vec::with_capacity(1 << 16);
                 barrier.wait();
                 let start = Instant::now();
@@ -44,8 +56,11 @@ fn main() {
                     let t = Instant::now();
                     s.write_all(&msg).map_err(|e| format!("write: {e}"))?;
                     s.read_exact(&mut buf).map_err(|e| format!("read: {e}"))?;
-                    if buf != msg {
+                    if echo && buf != msg {
                         return Err("echo mismatch".into());
+                    }
+                    if !echo && buf[reply - 1] != b'\n' {
+                        return Err("answer does not end its line".into());
                     }
                     lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
