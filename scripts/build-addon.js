@@ -12,5 +12,14 @@ const from = path.join(root, 'target', 'release', lib);
 const to = path.join(root, binaryName());
 // Copy to a temporary name and rename, so a running process never sees a half-written file.
 fs.copyFileSync(from, `${to}.tmp`);
+// The release profile keeps line tables for profiling (target/release keeps them); the copy that
+// is loaded and packed drops them (134 MB -> 23 MB) but keeps the symbols, so perf still names
+// functions.
+const stripFlag = process.platform === 'darwin' ? '-S' : '--strip-debug';
+try {
+  execFileSync('strip', [stripFlag, `${to}.tmp`], { stdio: 'inherit' });
+} catch {
+  console.warn('addon: `strip` is not available; the addon keeps its debug info');
+}
 fs.renameSync(`${to}.tmp`, to);
 console.log(`addon: ${path.relative(root, to)}`);

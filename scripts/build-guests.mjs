@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'build', 'guests');
 const dirs = ['assembly/examples', 'test/guests'];
-const flags = ['--exportRuntime', '--exportStart', '_initialize', '-O3', '--runtime', 'incremental'];
+// The guest build options (exportRuntime, exportStart _initialize, -O3) live in asconfig.json.
+const flags = ['--config', path.join(root, 'asconfig.json'), '--target', 'release'];
 
 const mtime = (f) => fs.statSync(f).mtimeMs;
 const sdk = path.join(root, 'assembly', 'index.ts');
@@ -18,7 +19,8 @@ for (const dir of dirs) {
   for (const file of fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).sort()) {
     const src = path.join(dir, file);
     const dest = path.join(out, file.replace(/\.ts$/, '.wasm'));
-    if (fs.existsSync(dest) && mtime(dest) > Math.max(mtime(path.join(root, src)), mtime(sdk))) continue;
+    const newest = Math.max(mtime(path.join(root, src)), mtime(sdk), mtime(path.join(root, 'asconfig.json')));
+    if (fs.existsSync(dest) && mtime(dest) > newest) continue;
     const { error, stderr } = await asc.main([src, '-o', path.relative(root, dest), ...flags], {
       stdout: process.stdout,
       stderr: process.stderr,
