@@ -27,6 +27,11 @@ export interface BridgeOptions {
   threads?: number;
   /** Bytes of guest output queued on one connection before Socket.write returns false. Default 65536. */
   highWaterMark?: number;
+  /**
+   * Instructions one dispatched event may run; past it the guest is stopped with a GuestError of
+   * kind 'fuel' and its instance replaced. Default: no budget.
+   */
+  fuelPerEvent?: number;
 }
 
 export interface BridgeStats {

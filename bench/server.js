@@ -2,7 +2,8 @@
 // A benchmark server in its own process: `node bench/server.js KIND GUEST` listens on
 // 127.0.0.1:0 and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored),
 // v8-wasm (the guest run by Node's WebAssembly, as seed 000 does), bridge-inline (threads: 0),
-// bridge-threads (threads: 2). GUEST: a name in build/guests (echo, hash).
+// bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent (1e12, never
+// reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash).
 // On SIGTERM it prints one JSON line: the JS thread's event-loop delay p99 (ms) and its RSS.
 const net = require('node:net');
 const path = require('node:path');
@@ -15,9 +16,11 @@ async function main(kind, guestName) {
     server = net.createServer((socket) => socket.on('data', (d) => socket.write(d)));
   } else if (kind === 'v8-wasm') {
     server = require('./v8-host').createV8Server(wasm);
-  } else if (kind === 'bridge-inline' || kind === 'bridge-threads') {
+  } else if (kind.startsWith('bridge-')) {
     const { Bridge, createServer } = require('..');
-    const bridge = await Bridge.load(wasm, { threads: kind === 'bridge-threads' ? 2 : 0 });
+    const [, mode, fuel] = /^bridge-(inline|threads)(-fuel)?$/.exec(kind) || [];
+    if (!mode) throw new Error(`unknown server kind ${kind}`);
+    const bridge = await Bridge.load(wasm, { threads: mode === 'threads' ? 2 : 0, fuelPerEvent: fuel ? 1e12 : undefined });
     server = createServer(bridge);
   } else {
     throw new Error(`unknown server kind ${kind}`);

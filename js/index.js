@@ -18,13 +18,13 @@ class GuestError extends Error {
   }
 }
 
-const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536 });
+const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536, fuelPerEvent: undefined });
 const MAX_THREADS = 256;
 // Keeps the hard cap (4 x highWaterMark) and every output batch far below 4 GiB.
 const MAX_HIGH_WATER_MARK = 256 * 1024 * 1024;
 // Options of the design that later releases implement; passing one now is refused rather than
 // silently ignored.
-const NOT_YET = ['maxMemoryBytes', 'fuelPerEvent', 'allowConnect', 'cacheDir'];
+const NOT_YET = ['maxMemoryBytes', 'allowConnect', 'cacheDir'];
 
 function checkOptions(options) {
   if (options === undefined || options === null) return { ...DEFAULTS };
@@ -46,6 +46,9 @@ function checkOptions(options) {
     throw new TypeError(
       `option 'highWaterMark' must be a whole number of bytes from 1 to ${MAX_HIGH_WATER_MARK} (256 MiB), got ${o.highWaterMark}`,
     );
+  }
+  if (o.fuelPerEvent !== undefined && (!Number.isSafeInteger(o.fuelPerEvent) || o.fuelPerEvent < 1)) {
+    throw new TypeError(`option 'fuelPerEvent' must be a whole number of instructions >= 1, got ${o.fuelPerEvent}`);
   }
   return o;
 }
@@ -95,7 +98,7 @@ class Bridge extends EventEmitter {
         throw readError(src.path, err);
       }
     }
-    return Bridge.#create(await native.compile(name, bytes), opts);
+    return Bridge.#create(await native.compile(name, bytes, opts.fuelPerEvent ?? null), opts);
   }
 
   /** Loads a guest, compiling it on the calling thread. */
@@ -111,7 +114,7 @@ class Bridge extends EventEmitter {
         throw readError(src.path, err);
       }
     }
-    return Bridge.#create(native.compileSync(name, bytes), opts);
+    return Bridge.#create(native.compileSync(name, bytes, opts.fuelPerEvent ?? null), opts);
   }
 
   static #create(compiled, opts) {

@@ -11,7 +11,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use wasmer::{
-    FunctionEnv, Instance, InstantiationError, Memory, RuntimeError, Store, TypedFunction,
+    FunctionEnv, Global, Instance, InstantiationError, Memory, RuntimeError, Store, TypedFunction,
+    Value,
 };
 
 use crate::abi::Flavour;
@@ -60,9 +61,55 @@ enum Alloc {
     },
 }
 
+/// The metering globals of an instance compiled with a fuel budget (wasmer-middlewares'
+/// `Metering` adds them to the module), looked up once instead of by name on every event.
+struct Fuel {
+    budget: u64,
+    remaining: Global,
+    exhausted: Global,
+}
+
+impl Fuel {
+    fn lookup(instance: &Instance, budget: u64) -> Result<Fuel, Failure> {
+        let global = |name: &str| {
+            instance.exports.get_global(name).cloned().map_err(|e| {
+                Failure::new(Kind::Host, format!("fuel metering is missing {name}: {e}"))
+            })
+        };
+        Ok(Fuel {
+            budget,
+            remaining: global("wasmer_metering_remaining_points")?,
+            exhausted: global("wasmer_metering_points_exhausted")?,
+        })
+    }
+
+    /// Gives the next call a full budget.
+    fn refill(&self, store: &mut Store) -> Result<(), RuntimeError> {
+        self.remaining.set(store, Value::I64(self.budget as i64))?;
+        self.exhausted.set(store, Value::I32(0))
+    }
+
+    /// Whether the last call stopped because the budget ran out (metering traps like
+    /// `unreachable`; this flag is what tells them apart).
+    fn ran_out(&self, store: &mut Store) -> bool {
+        matches!(self.exhausted.get(store), Value::I32(v) if v > 0)
+    }
+
+    fn failure(&self) -> Failure {
+        Failure::new(
+            Kind::Fuel,
+            format!(
+                "the guest used up its budget of {} instructions for one event (fuelPerEvent)",
+                self.budget
+            ),
+        )
+    }
+}
+
 /// The exports of a running instance, looked up once.
 struct Live {
     memory: Memory,
+    fuel: Option<Fuel>,
     on_connection: Event,
     on_data: OnData,
     on_close: Event,
@@ -219,13 +266,22 @@ impl Executor {
         let Some(live) = &self.live else { return };
         self.stats.events += 1;
         let store = &mut self.store;
-        match panic::catch_unwind(AssertUnwindSafe(|| call(live, store))) {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(fuel) = &live.fuel {
+                fuel.refill(store)?;
+            }
+            call(live, store)
+        }));
+        match outcome {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
+                let out_of_fuel = live.fuel.as_ref().filter(|f| f.ran_out(&mut self.store));
+                let fuel_failure = out_of_fuel.map(Fuel::failure);
                 let env = self.env.as_mut(&mut self.store);
                 let failure = env
                     .failure
                     .take()
+                    .or(fuel_failure)
                     .unwrap_or_else(|| Failure::from_trap(&err));
                 self.fail(id, failure);
             }
@@ -407,8 +463,13 @@ fn instantiate(
         Flavour::Raw => OnData::Raw(typed!("onData")),
         _ => OnData::Buffer(typed!("onData")),
     };
+    let fuel = match guest.fuel {
+        Some(budget) => Some(Fuel::lookup(&instance, budget)?),
+        None => None,
+    };
     let live = Live {
         memory,
+        fuel,
         on_connection: typed!("onConnection"),
         on_data,
         on_close: typed!("onClose"),
@@ -419,8 +480,14 @@ fn instantiate(
     };
     if optional.initialize {
         let init: TypedFunction<(), ()> = typed!("_initialize");
-        if let Err(err) = init.call(&mut store) {
-            let why = env.as_mut(&mut store).failure.take();
+        let result = match &live.fuel {
+            Some(fuel) => fuel.refill(&mut store).and_then(|()| init.call(&mut store)),
+            None => init.call(&mut store),
+        };
+        if let Err(err) = result {
+            let out_of_fuel = live.fuel.as_ref().filter(|f| f.ran_out(&mut store));
+            let fuel_failure = out_of_fuel.map(Fuel::failure);
+            let why = env.as_mut(&mut store).failure.take().or(fuel_failure);
             let f = why.unwrap_or_else(|| Failure::from_trap(&err));
             return Err(Failure::new(
                 f.kind,

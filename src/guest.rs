@@ -6,7 +6,11 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
+use wasmer::sys::{CompilerConfig, Cranelift};
 use wasmer::{Engine, ExternType, Module};
+use wasmer_middlewares::Metering;
 
 use crate::abi::{self, Abi, Export, Import, Shape, Sig};
 use crate::imports;
@@ -18,6 +22,8 @@ pub struct Guest {
     pub engine: Engine,
     pub module: Module,
     pub abi: Abi,
+    /// Instructions one event may run (`fuelPerEvent`); `None`: unmetered.
+    pub fuel: Option<u64>,
 }
 
 /// Why a guest could not be loaded. Displays as `cannot load guest 'x.wasm': ...`.
@@ -58,8 +64,9 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Compiles and validates a guest. `name` is used in error messages only.
-pub fn compile(name: &str, bytes: &[u8]) -> Result<Guest, LoadError> {
+/// Compiles and validates a guest. `name` is used in error messages only. With `fuel`, every
+/// instruction is metered (one point each) and an event may run at most `fuel` of them.
+pub fn compile(name: &str, bytes: &[u8], fuel: Option<u64>) -> Result<Guest, LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::new(
             name,
@@ -73,7 +80,13 @@ pub fn compile(name: &str, bytes: &[u8]) -> Result<Guest, LoadError> {
              pass the .wasm file asc wrote, not the source",
         ));
     }
-    let engine = Engine::from(wasmer::sys::Cranelift::default());
+    // A fresh engine per module, always: one Metering middleware can serve only one module
+    // (compiling a second one with it panics inside wasmer and aborts the process).
+    let mut compiler = Cranelift::default();
+    if let Some(limit) = fuel {
+        compiler.push_middleware(Arc::new(Metering::new(limit, |_| 1)));
+    }
+    let engine = Engine::from(compiler);
     let module = Module::new(&engine, bytes)
         .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
     let shape = shape_of(&module);
@@ -94,6 +107,7 @@ pub fn compile(name: &str, bytes: &[u8]) -> Result<Guest, LoadError> {
             engine,
             module,
             abi,
+            fuel,
         }),
         _ => Err(LoadError {
             name: name.to_string(),

@@ -38,6 +38,7 @@ mod glue {
     pub struct CompileTask {
         name: String,
         bytes: Buffer,
+        fuel: Option<u64>,
     }
 
     impl Task for CompileTask {
@@ -45,7 +46,7 @@ mod glue {
         type JsValue = CompiledGuest;
 
         fn compute(&mut self) -> Result<Self::Output> {
-            guest::compile(&self.name, &self.bytes)
+            guest::compile(&self.name, &self.bytes, self.fuel)
                 .map(Arc::new)
                 .map_err(|e| Error::from_reason(e.to_string()))
         }
@@ -55,16 +56,21 @@ mod glue {
         }
     }
 
-    /// Compiles and validates a guest on the libuv thread pool.
+    /// Compiles and validates a guest on the libuv thread pool. `fuel`: instructions one event
+    /// may run (metered), or null for no budget.
     #[napi(ts_return_type = "Promise<CompiledGuest>")]
-    pub fn compile(name: String, bytes: Buffer) -> AsyncTask<CompileTask> {
-        AsyncTask::new(CompileTask { name, bytes })
+    pub fn compile(name: String, bytes: Buffer, fuel: Option<f64>) -> AsyncTask<CompileTask> {
+        AsyncTask::new(CompileTask {
+            name,
+            bytes,
+            fuel: fuel.map(|f| f as u64),
+        })
     }
 
     /// Compiles and validates a guest on the calling thread.
     #[napi]
-    pub fn compile_sync(name: String, bytes: &[u8]) -> Result<CompiledGuest> {
-        guest::compile(&name, bytes)
+    pub fn compile_sync(name: String, bytes: &[u8], fuel: Option<f64>) -> Result<CompiledGuest> {
+        guest::compile(&name, bytes, fuel.map(|f| f as u64))
             .map(|g| CompiledGuest { inner: Arc::new(g) })
             .map_err(|e| Error::from_reason(e.to_string()))
     }

@@ -56,6 +56,7 @@ describe('loading guests', function () {
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 0 }), /highWaterMark' must be a whole number/);
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 2 ** 30 }), /from 1 to 268435456 \(256 MiB\)/);
     assert.throws(() => Bridge.loadSync(guest('echo'), { cacheDir: '/tmp' }), /option 'cacheDir' is not supported/);
+    await assert.rejects(Bridge.load(guest('echo'), { fuelPerEvent: 0 }), /option 'fuelPerEvent' must be a whole number of instructions >= 1, got 0/);
   });
 });
 
