@@ -53,13 +53,15 @@ function checkOptions(options) {
   return o;
 }
 
+/** What to load: `{ name, bytes }` for bytes, `{ name, path }` for a file (name = the path). */
 function describeSource(source) {
-  if (typeof source === 'string') return { path: source };
+  if (typeof source === 'string') return { name: source, path: source };
   if (source instanceof URL) {
     if (source.protocol !== 'file:') {
       throw new TypeError(`cannot load guest '${source.href}': only file: URLs can be loaded`);
     }
-    return { path: fileURLToPath(source) };
+    const path = fileURLToPath(source);
+    return { name: path, path };
   }
   if (source instanceof ArrayBuffer) return { name: '<bytes>', bytes: Buffer.from(source) };
   if (ArrayBuffer.isView(source)) {
@@ -88,33 +90,24 @@ class Bridge extends EventEmitter {
   /** Loads a guest; compilation runs off the JS thread. */
   static async load(source, options) {
     const opts = checkOptions(options);
-    const src = describeSource(source);
-    let { bytes, name } = src;
-    if (src.path !== undefined) {
-      name = src.path;
-      try {
-        bytes = await fs.promises.readFile(src.path);
-      } catch (err) {
-        throw readError(src.path, err);
-      }
-    }
-    return Bridge.#create(await native.compile(name, bytes, opts.fuelPerEvent ?? null), opts);
+    const { name, path, bytes } = describeSource(source);
+    const wasm = bytes ?? (await fs.promises.readFile(path).catch((err) => Promise.reject(readError(path, err))));
+    return Bridge.#create(await native.compile(name, wasm, opts.fuelPerEvent ?? null), opts);
   }
 
   /** Loads a guest, compiling it on the calling thread. */
   static loadSync(source, options) {
     const opts = checkOptions(options);
-    const src = describeSource(source);
-    let { bytes, name } = src;
-    if (src.path !== undefined) {
-      name = src.path;
+    const { name, path, bytes } = describeSource(source);
+    let wasm = bytes;
+    if (wasm === undefined) {
       try {
-        bytes = fs.readFileSync(src.path);
+        wasm = fs.readFileSync(path);
       } catch (err) {
-        throw readError(src.path, err);
+        throw readError(path, err);
       }
     }
-    return Bridge.#create(native.compileSync(name, bytes, opts.fuelPerEvent ?? null), opts);
+    return Bridge.#create(native.compileSync(name, wasm, opts.fuelPerEvent ?? null), opts);
   }
 
   static #create(compiled, opts) {

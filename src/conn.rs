@@ -49,14 +49,6 @@ impl ConnTable {
         self.map.remove(&id)
     }
 
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Removes every connection, returning their ids in ascending order.
     pub fn drain_ids(&mut self) -> Vec<u32> {
         let mut ids: Vec<u32> = self.map.drain().map(|(id, _)| id).collect();

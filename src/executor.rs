@@ -152,11 +152,6 @@ impl Executor {
         self.env.as_mut(&mut self.store)
     }
 
-    /// Connections the current instance knows.
-    pub fn connections(&self) -> usize {
-        self.env.as_ref(&self.store).conns.len()
-    }
-
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
         s.bytes_out += self.env.as_ref(&self.store).bytes_out;
@@ -275,14 +270,7 @@ impl Executor {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
-                let out_of_fuel = live.fuel.as_ref().filter(|f| f.ran_out(&mut self.store));
-                let fuel_failure = out_of_fuel.map(Fuel::failure);
-                let env = self.env.as_mut(&mut self.store);
-                let failure = env
-                    .failure
-                    .take()
-                    .or(fuel_failure)
-                    .unwrap_or_else(|| Failure::from_trap(&err));
+                let failure = explain(&mut self.store, &self.env, live.fuel.as_ref(), &err);
                 self.fail(id, failure);
             }
             Err(payload) => {
@@ -344,14 +332,11 @@ fn deliver(
 ) -> Result<(), RuntimeError> {
     let id = id as i32;
     let Ok(len) = i32::try_from(data.len()) else {
-        return Err(host_failure(
-            store,
-            env,
-            format!(
-                "a chunk of {} bytes does not fit a 32-bit guest",
-                data.len()
-            ),
-        ));
+        let message = format!(
+            "a chunk of {} bytes does not fit a 32-bit guest",
+            data.len()
+        );
+        return Err(env.as_mut(store).fail(Kind::Host, message));
     };
     match (&live.alloc, &live.on_data) {
         (Alloc::AssemblyScript { new, pin, unpin }, OnData::Buffer(on_data)) => {
@@ -396,16 +381,24 @@ fn copy_in(
     let result = write_from(&live.memory.view(store), ptr as u32, data);
     result.map_err(|e| {
         let message = format!("the guest allocator {allocator} returned an unusable buffer: {e}");
-        let err = RuntimeError::new(message.clone());
-        env.as_mut(store).failure = Some(Failure::new(Kind::Trap, message));
-        err
+        env.as_mut(store).fail(Kind::Trap, message)
     })
 }
 
-fn host_failure(store: &mut Store, env: &FunctionEnv<HostEnv>, message: String) -> RuntimeError {
-    let err = RuntimeError::new(message.clone());
-    env.as_mut(store).failure = Some(Failure::new(Kind::Host, message));
-    err
+/// Why a guest call failed: what a host import recorded when it stopped the guest, else an
+/// exhausted fuel budget, else the trap itself.
+fn explain(
+    store: &mut Store,
+    env: &FunctionEnv<HostEnv>,
+    fuel: Option<&Fuel>,
+    err: &RuntimeError,
+) -> Failure {
+    let out_of_fuel = fuel.filter(|f| f.ran_out(store)).map(Fuel::failure);
+    env.as_mut(store)
+        .failure
+        .take()
+        .or(out_of_fuel)
+        .unwrap_or_else(|| Failure::from_trap(err))
 }
 
 /// Instantiates the guest in a fresh store, runs its start function (and `_initialize`), and
@@ -419,8 +412,7 @@ fn instantiate(
     let imports = imports::build(&mut store, &env);
     let instance = Instance::new(&mut store, &guest.module, &imports).map_err(|e| match e {
         InstantiationError::Start(err) => {
-            let why = env.as_mut(&mut store).failure.take();
-            let f = why.unwrap_or_else(|| Failure::from_trap(&err));
+            let f = explain(&mut store, &env, None, &err);
             Failure::new(f.kind, format!("its start function failed: {}", f.message))
         }
         other => Failure::new(Kind::Host, format!("cannot instantiate: {other}")),
@@ -485,10 +477,7 @@ fn instantiate(
             None => init.call(&mut store),
         };
         if let Err(err) = result {
-            let out_of_fuel = live.fuel.as_ref().filter(|f| f.ran_out(&mut store));
-            let fuel_failure = out_of_fuel.map(Fuel::failure);
-            let why = env.as_mut(&mut store).failure.take().or(fuel_failure);
-            let f = why.unwrap_or_else(|| Failure::from_trap(&err));
+            let f = explain(&mut store, &env, live.fuel.as_ref(), &err);
             return Err(Failure::new(
                 f.kind,
                 format!("its start function failed: {}", f.message),

@@ -76,7 +76,7 @@ impl HostEnv {
     }
 
     /// Records why the guest is being stopped and returns the trap that stops it.
-    fn fail(&mut self, kind: Kind, message: String) -> RuntimeError {
+    pub fn fail(&mut self, kind: Kind, message: String) -> RuntimeError {
         let err = RuntimeError::new(message.clone());
         self.failure = Some(Failure::new(kind, message));
         err

@@ -51,7 +51,8 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn from_u8(v: u8) -> Option<Op> {
+    #[cfg(test)]
+    fn from_u8(v: u8) -> Option<Op> {
         Some(match v {
             1 => Op::Write,
             2 => Op::End,
@@ -77,14 +78,6 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
     /// The encoded batch so far.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
@@ -142,14 +135,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// Appends a write of `data` to `id`.
-    pub fn write(&mut self, id: u32, data: &[u8]) {
-        let _ = self.write_with::<()>(id, data.len(), |dst| {
-            dst.copy_from_slice(data);
-            Ok(())
-        });
-    }
-
     /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`, `WantDrain`).
     pub fn command(&mut self, op: Op, id: u32) {
         self.header(op, 0, id, 0);
@@ -175,9 +160,10 @@ fn record_id(buf: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]])
 }
 
-/// One decoded record (used by tests and diagnostics; JS has its own decoder).
+/// One decoded record (for tests; JS has its own decoder in js/batch.js).
+#[cfg(test)]
 #[derive(Debug, PartialEq, Eq)]
-pub struct Record<'a> {
+struct Record<'a> {
     pub op: Op,
     pub sub: u8,
     pub id: u32,
@@ -185,7 +171,8 @@ pub struct Record<'a> {
 }
 
 /// Decodes a batch; `None` if it is malformed.
-pub fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
+#[cfg(test)]
+fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
     let mut out = Vec::new();
     while !buf.is_empty() {
         if buf.len() < HEADER {
@@ -209,6 +196,15 @@ pub fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Outbox {
+        fn write(&mut self, id: u32, data: &[u8]) {
+            let _ = self.write_with::<()>(id, data.len(), |dst| {
+                dst.copy_from_slice(data);
+                Ok(())
+            });
+        }
+    }
 
     #[test]
     fn consecutive_writes_to_one_connection_merge_into_one_record() {
@@ -255,7 +251,7 @@ mod tests {
         let mut o = Outbox::default();
         o.text(Op::Error, 2, NO_ID, "boom at a.ts:1:2");
         let taken = o.take();
-        assert!(o.is_empty());
+        assert!(o.bytes().is_empty());
         let recs = decode(&taken).unwrap();
         assert_eq!(
             recs[0],

@@ -1,6 +1,6 @@
 'use strict';
 const assert = require('node:assert/strict');
-const { guest, serve, connect, readBytes, readToClose, exchange, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES } = require('./helpers');
 
 for (const mode of MODES) {
   describe(`guest failures (${mode.name})`, function () {
@@ -13,9 +13,7 @@ for (const mode of MODES) {
     });
 
     it('reports a trap as a GuestError of kind trap, closes that socket, and keeps serving', async function () {
-      const socket = await connect(srv.port);
-      const closed = readToClose(socket);
-      socket.write('trap');
+      const closed = sendUntilClosed(srv.port, 'trap');
       const { data } = await closed;
       assert.equal(data.length, 0);
       await waitFor(() => srv.errors.length === 1, 'the error event');
@@ -50,9 +48,7 @@ for (const mode of MODES) {
         const first = readBytes(bystander, 6);
         bystander.write('before');
         assert.equal((await first).toString(), 'before');
-        const culprit = await connect(srv.port);
-        const culpritClosed = readToClose(culprit);
-        culprit.write('trap');
+        const culpritClosed = sendUntilClosed(srv.port, 'trap');
         await culpritClosed;
         await waitFor(() => srv.errors.length === 1, 'the error event');
         const after = readBytes(bystander, 5);
@@ -65,9 +61,7 @@ for (const mode of MODES) {
     }
 
     it('reports an abort with its message and source location', async function () {
-      const socket = await connect(srv.port);
-      const closed = readToClose(socket);
-      socket.write('abort');
+      const closed = sendUntilClosed(srv.port, 'abort');
       await closed;
       await waitFor(() => srv.errors.length === 1, 'the error event');
       const [err] = srv.errors;
@@ -77,9 +71,7 @@ for (const mode of MODES) {
     });
 
     it('treats a write from outside guest memory as a trap and never reads host memory', async function () {
-      const socket = await connect(srv.port);
-      const closed = readToClose(socket);
-      socket.write('oob');
+      const closed = sendUntilClosed(srv.port, 'oob');
       assert.equal((await closed).data.length, 0);
       await waitFor(() => srv.errors.length === 1, 'the error event');
       assert.equal(srv.errors[0].kind, 'trap');
@@ -89,9 +81,7 @@ for (const mode of MODES) {
 
     it('survives a hundred failures in a row', async function () {
       for (let i = 0; i < 100; i++) {
-        const socket = await connect(srv.port);
-        const closed = readToClose(socket);
-        socket.write(i % 2 ? 'trap' : 'abort');
+        const closed = sendUntilClosed(srv.port, i % 2 ? 'trap' : 'abort');
         await closed;
       }
       await waitFor(() => srv.errors.length === 100, '100 error events');
@@ -100,9 +90,7 @@ for (const mode of MODES) {
     });
 
     it('lets the guest close its own connection, after which its writes return false', async function () {
-      const socket = await connect(srv.port);
-      const closed = readToClose(socket);
-      socket.write('close');
+      const closed = sendUntilClosed(srv.port, 'close');
       assert.equal((await closed).data.length, 0);
       await waitFor(() => srv.logs.length === 1, 'the log line');
       assert.equal(srv.logs[0].line, 'write after close returned false');

@@ -1,15 +1,13 @@
 'use strict';
 const assert = require('node:assert/strict');
-const { guest, fixture, serve, connect, readToClose, exchange, waitFor, MODES } = require('./helpers');
+const { guest, fixture, serve, connect, readToClose, sendUntilClosed, exchange, waitFor, MODES } = require('./helpers');
 
 for (const mode of MODES) {
   describe(`fuelPerEvent (${mode.name})`, function () {
     it('stops a guest stuck in an endless loop with a fuel GuestError and keeps the process serving', async function () {
       const srv = await serve(fixture('endless-loop.wat'), { ...mode.options, fuelPerEvent: 1000000 });
       try {
-        const socket = await connect(srv.port);
-        const closed = readToClose(socket);
-        socket.write('go');
+        const closed = sendUntilClosed(srv.port, 'go');
         await closed;
         await waitFor(() => srv.errors.length === 1, 'the fuel error');
         const [err] = srv.errors;

@@ -87,6 +87,14 @@ function readToClose(socket) {
   });
 }
 
+/** One client: send `data`, then collect everything until the server closes the connection. */
+async function sendUntilClosed(port, data) {
+  const socket = await connect(port);
+  const closed = readToClose(socket);
+  socket.write(data);
+  return closed;
+}
+
 /** One client: send `data`, read back `expect` bytes (default: as many as sent), then end. */
 async function exchange(port, data, expect) {
   const socket = await connect(port);
@@ -109,7 +117,7 @@ function waitFor(predicate, what, ms = 5000) {
   });
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, exchange, waitFor };
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [

@@ -3,7 +3,7 @@ const assert = require('node:assert/strict');
 const { fork } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
-const { guest, serve, connect, readBytes, readToClose, exchange, waitFor, MODES, recorded } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, recorded } = require('./helpers');
 
 // The per-connection order guarantee: onConnection first; data; at most one onEnd, after which no
 // data; at most one onError; onClose last, exactly once. onDrain (W) may come anywhere between.
@@ -144,9 +144,7 @@ for (const mode of MODES) {
     it('sends nothing for writes after Socket.end or Socket.close', async function () {
       const srv = await serve(guest('misbehave'), mode.options);
       try {
-        const socket = await connect(srv.port);
-        const done = readToClose(socket);
-        socket.write('close');
+        const done = sendUntilClosed(srv.port, 'close');
         assert.equal((await done).data.length, 0);
         await waitFor(() => srv.logs.length === 1, 'the log line');
         assert.equal(srv.logs[0].line, 'write after close returned false');
@@ -179,9 +177,7 @@ for (const mode of MODES) {
     it('destroys a connection whose guest ignores false and keeps writing, with a host GuestError', async function () {
       const srv = await serve(guest('misbehave'), mode.options);
       try {
-        const socket = await connect(srv.port);
-        const done = readToClose(socket);
-        socket.write('flood');
+        const done = sendUntilClosed(srv.port, 'flood');
         const { data } = await done;
         assert.ok(data.length <= 262144, `at most the cap may be sent, got ${data.length}`);
         await waitFor(() => srv.errors.length === 1, 'the error event');
