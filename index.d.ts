@@ -32,6 +32,31 @@ export interface BridgeOptions {
    * kind 'fuel' and its instance replaced. Default: no budget.
    */
   fuelPerEvent?: number;
+  /**
+   * Cap on each guest instance's linear memory, in bytes (rounded down to 64 KiB pages; 65536 to
+   * 4 GiB). `memory.grow` past it returns -1; a guest that fails after a refused grow is reported
+   * as a GuestError of kind 'memory'; a module whose initial memory is larger is refused at load.
+   * Default: 256 MiB.
+   */
+  maxMemoryBytes?: number;
+  /**
+   * Folder for compiled modules. A load with the same wasm bytes, settings, wasmer version and CPU
+   * finds the compiled code there instead of compiling again; a damaged file is a miss that is
+   * recompiled and rewritten. Keep it as private as the code it holds. Default: no cache.
+   */
+  cacheDir?: string | URL;
+}
+
+/** How the module cache served a load (`bridge.cache`). */
+export interface CacheInfo {
+  /** 'hit': the compiled module came from the cache; 'miss': it was compiled (and stored). */
+  status: 'hit' | 'miss';
+  /** The cache file for this guest and these settings. */
+  file: string;
+  /** Why a cached file was there but could not be used (truncated, altered, another format). */
+  reason?: string;
+  /** Why the compiled module could not be written to the cache (the load still succeeded). */
+  warning?: string;
 }
 
 export interface BridgeStats {
@@ -68,6 +93,8 @@ export declare class Bridge extends EventEmitter {
   private constructor();
 
   readonly options: Readonly<Required<BridgeOptions>>;
+  /** How the module cache served this load; null without `cacheDir`. */
+  readonly cache: Readonly<CacheInfo> | null;
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;

@@ -18,13 +18,22 @@ class GuestError extends Error {
   }
 }
 
-const DEFAULTS = Object.freeze({ threads: 0, highWaterMark: 65536, fuelPerEvent: undefined });
+const DEFAULTS = Object.freeze({
+  threads: 0,
+  highWaterMark: 65536,
+  fuelPerEvent: undefined,
+  maxMemoryBytes: 256 * 1024 * 1024,
+  cacheDir: undefined,
+});
 const MAX_THREADS = 256;
 // Keeps the hard cap (4 x highWaterMark) and every output batch far below 4 GiB.
 const MAX_HIGH_WATER_MARK = 256 * 1024 * 1024;
+// One wasm page; a 32-bit guest cannot address more than 4 GiB.
+const MIN_MEMORY_BYTES = 65536;
+const MAX_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
 // Options of the design that later releases implement; passing one now is refused rather than
 // silently ignored.
-const NOT_YET = ['maxMemoryBytes', 'allowConnect', 'cacheDir'];
+const NOT_YET = ['allowConnect'];
 
 function checkOptions(options) {
   if (options === undefined || options === null) return { ...DEFAULTS };
@@ -50,7 +59,28 @@ function checkOptions(options) {
   if (o.fuelPerEvent !== undefined && (!Number.isSafeInteger(o.fuelPerEvent) || o.fuelPerEvent < 1)) {
     throw new TypeError(`option 'fuelPerEvent' must be a whole number of instructions >= 1, got ${o.fuelPerEvent}`);
   }
+  if (
+    !Number.isSafeInteger(o.maxMemoryBytes) ||
+    o.maxMemoryBytes < MIN_MEMORY_BYTES ||
+    o.maxMemoryBytes > MAX_MEMORY_BYTES
+  ) {
+    throw new TypeError(
+      `option 'maxMemoryBytes' must be a whole number of bytes from ${MIN_MEMORY_BYTES} (one wasm page) to ${MAX_MEMORY_BYTES} (4 GiB), got ${o.maxMemoryBytes}`,
+    );
+  }
+  if (o.cacheDir instanceof URL) {
+    if (o.cacheDir.protocol !== 'file:') throw new TypeError(`option 'cacheDir' must be a folder path or a file: URL`);
+    o.cacheDir = fileURLToPath(o.cacheDir);
+  }
+  if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {
+    throw new TypeError(`option 'cacheDir' must be a folder path, got ${o.cacheDir}`);
+  }
   return o;
+}
+
+/** The options the native compiler takes. */
+function compileOptions(o) {
+  return { fuel: o.fuelPerEvent, maxMemoryBytes: o.maxMemoryBytes, cacheDir: o.cacheDir };
 }
 
 /** What to load: `{ name, bytes }` for bytes, `{ name, path }` for a file (name = the path). */
@@ -92,7 +122,7 @@ class Bridge extends EventEmitter {
     const opts = checkOptions(options);
     const { name, path, bytes } = describeSource(source);
     const wasm = bytes ?? (await fs.promises.readFile(path).catch((err) => Promise.reject(readError(path, err))));
-    return Bridge.#create(await native.compile(name, wasm, opts.fuelPerEvent ?? null), opts);
+    return Bridge.#create(await native.compile(name, wasm, compileOptions(opts)), opts);
   }
 
   /** Loads a guest, compiling it on the calling thread. */
@@ -107,7 +137,7 @@ class Bridge extends EventEmitter {
         throw readError(path, err);
       }
     }
-    return Bridge.#create(native.compileSync(name, wasm, opts.fuelPerEvent ?? null), opts);
+    return Bridge.#create(native.compileSync(name, wasm, compileOptions(opts)), opts);
   }
 
   static #create(compiled, opts) {
@@ -115,6 +145,9 @@ class Bridge extends EventEmitter {
     // Threaded mode: workers deliver batches through this callback, on the JS thread.
     const onOutput = opts.threads > 0 ? (batch) => bridge.#apply(batch) : undefined;
     bridge = new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput), opts);
+    // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
+    // or null without cacheDir.
+    Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
     return bridge;
   }
 

@@ -21,6 +21,7 @@ use crate::guest::Guest;
 use crate::guestmem::write_from;
 use crate::imports::{self, HostEnv};
 use crate::limits::Limits;
+use crate::memcap::{self, GrowWatch, describe_bytes};
 use crate::outbox::{NO_ID, Op, Outbox};
 
 /// Counters of one executor, summed across the instances it has run.
@@ -110,6 +111,8 @@ impl Fuel {
 struct Live {
     memory: Memory,
     fuel: Option<Fuel>,
+    /// Set when the instance's memory refused to grow (`maxMemoryBytes`); reset per event.
+    grow: GrowWatch,
     on_connection: Event,
     on_data: OnData,
     on_close: Event,
@@ -261,6 +264,7 @@ impl Executor {
         let Some(live) = &self.live else { return };
         self.stats.events += 1;
         let store = &mut self.store;
+        live.grow.reset();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             if let Some(fuel) = &live.fuel {
                 fuel.refill(store)?;
@@ -270,7 +274,14 @@ impl Executor {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
-                let failure = explain(&mut self.store, &self.env, live.fuel.as_ref(), &err);
+                let failure = explain(
+                    &mut self.store,
+                    &self.env,
+                    live.fuel.as_ref(),
+                    &live.grow,
+                    &self.guest,
+                    &err,
+                );
                 self.fail(id, failure);
             }
             Err(payload) => {
@@ -386,19 +397,35 @@ fn copy_in(
 }
 
 /// Why a guest call failed: what a host import recorded when it stopped the guest, else an
-/// exhausted fuel budget, else the trap itself.
+/// exhausted fuel budget, else a refused memory grow (the allocator traps right after one), else
+/// the trap itself.
 fn explain(
     store: &mut Store,
     env: &FunctionEnv<HostEnv>,
     fuel: Option<&Fuel>,
+    grow: &GrowWatch,
+    guest: &Guest,
     err: &RuntimeError,
 ) -> Failure {
-    let out_of_fuel = fuel.filter(|f| f.ran_out(store)).map(Fuel::failure);
-    env.as_mut(store)
-        .failure
-        .take()
-        .or(out_of_fuel)
-        .unwrap_or_else(|| Failure::from_trap(err))
+    if let Some(failure) = env.as_mut(store).failure.take() {
+        return failure;
+    }
+    if let Some(fuel) = fuel.filter(|f| f.ran_out(store)) {
+        return fuel.failure();
+    }
+    let trap = Failure::from_trap(err);
+    if grow.refused() {
+        return Failure::new(
+            Kind::Memory,
+            format!(
+                "the guest ran out of memory: its memory may not grow past {} (maxMemoryBytes), \
+                 and it failed after a refused grow: {}",
+                describe_bytes(guest.memory.bytes()),
+                trap.message
+            ),
+        );
+    }
+    trap
 }
 
 /// Instantiates the guest in a fresh store, runs its start function (and `_initialize`), and
@@ -410,9 +437,13 @@ fn instantiate(
     let mut store = Store::new(guest.engine.clone());
     let env = FunctionEnv::new(&mut store, HostEnv::new(limits));
     let imports = imports::build(&mut store, &env);
-    let instance = Instance::new(&mut store, &guest.module, &imports).map_err(|e| match e {
+    let grow = GrowWatch::default();
+    let instance = memcap::watching(&grow, || {
+        Instance::new(&mut store, &guest.module, &imports).map_err(Box::new)
+    })
+    .map_err(|e| match *e {
         InstantiationError::Start(err) => {
-            let f = explain(&mut store, &env, None, &err);
+            let f = explain(&mut store, &env, None, &grow, guest, &err);
             Failure::new(f.kind, format!("its start function failed: {}", f.message))
         }
         other => Failure::new(Kind::Host, format!("cannot instantiate: {other}")),
@@ -462,6 +493,7 @@ fn instantiate(
     let live = Live {
         memory,
         fuel,
+        grow,
         on_connection: typed!("onConnection"),
         on_data,
         on_close: typed!("onClose"),
@@ -477,7 +509,14 @@ fn instantiate(
             None => init.call(&mut store),
         };
         if let Err(err) = result {
-            let f = explain(&mut store, &env, live.fuel.as_ref(), &err);
+            let f = explain(
+                &mut store,
+                &env,
+                live.fuel.as_ref(),
+                &live.grow,
+                guest,
+                &err,
+            );
             return Err(Failure::new(
                 f.kind,
                 format!("its start function failed: {}", f.message),

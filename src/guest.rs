@@ -8,12 +8,22 @@ use std::fmt;
 
 use std::sync::Arc;
 
-use wasmer::sys::{CompilerConfig, Cranelift};
+use wasmer::sys::{CompilerConfig, Cranelift, NativeEngineExt};
 use wasmer::{Engine, ExternType, Module};
 use wasmer_middlewares::Metering;
 
 use crate::abi::{self, Abi, Export, Import, Shape, Sig};
 use crate::imports;
+use crate::memcap::{CappedTunables, MemoryCap};
+
+/// How a guest is compiled and limited: the bridge options that reach the compiler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Instructions one event may run (`fuelPerEvent`); `None`: unmetered.
+    pub fuel: Option<u64>,
+    /// The cap on each instance's linear memory (`maxMemoryBytes`).
+    pub memory: MemoryCap,
+}
 
 /// A compiled guest that passed every load-time check.
 pub struct Guest {
@@ -24,6 +34,8 @@ pub struct Guest {
     pub abi: Abi,
     /// Instructions one event may run (`fuelPerEvent`); `None`: unmetered.
     pub fuel: Option<u64>,
+    /// The cap on each instance's linear memory.
+    pub memory: MemoryCap,
 }
 
 /// Why a guest could not be loaded. Displays as `cannot load guest 'x.wasm': ...`.
@@ -64,9 +76,19 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// Compiles and validates a guest. `name` is used in error messages only. With `fuel`, every
-/// instruction is metered (one point each) and an event may run at most `fuel` of them.
-pub fn compile(name: &str, bytes: &[u8], fuel: Option<u64>) -> Result<Guest, LoadError> {
+/// Compiles and validates a guest. `name` is used in error messages only. With a `fuel` setting,
+/// every instruction is metered (one point each) and an event may run at most that many; every
+/// instance's memory is capped at `settings.memory`. `cache.rs` wraps this with a module cache.
+pub fn compile(name: &str, bytes: &[u8], settings: &Settings) -> Result<Guest, LoadError> {
+    check_bytes(name, bytes)?;
+    let engine = engine(settings);
+    let module = Module::new(&engine, bytes)
+        .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
+    validate(name, engine, module, settings)
+}
+
+/// Refuses bytes that cannot be a module before the compiler sees them.
+pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::new(
             name,
@@ -80,17 +102,39 @@ pub fn compile(name: &str, bytes: &[u8], fuel: Option<u64>) -> Result<Guest, Loa
              pass the .wasm file asc wrote, not the source",
         ));
     }
-    // A fresh engine per module, always: one Metering middleware can serve only one module
-    // (compiling a second one with it panics inside wasmer and aborts the process).
+    Ok(())
+}
+
+/// The engine a guest is compiled with (or deserialized into): Cranelift, metering when there
+/// is a fuel budget, and the memory cap. A fresh engine per module, always: one Metering
+/// middleware can serve only one module (compiling a second one with it panics inside wasmer
+/// and aborts the process).
+pub fn engine(settings: &Settings) -> Engine {
     let mut compiler = Cranelift::default();
-    if let Some(limit) = fuel {
+    if let Some(limit) = settings.fuel {
         compiler.push_middleware(Arc::new(Metering::new(limit, |_| 1)));
     }
-    let engine = Engine::from(compiler);
-    let module = Module::new(&engine, bytes)
-        .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
+    let mut engine = Engine::from(compiler);
+    engine.set_tunables(CappedTunables::new(settings.memory));
+    engine
+}
+
+/// Checks a compiled module against the ABI, the host imports and the memory cap.
+pub fn validate(
+    name: &str,
+    engine: Engine,
+    module: Module,
+    settings: &Settings,
+) -> Result<Guest, LoadError> {
     let shape = shape_of(&module);
     let mut problems = Vec::new();
+    for export in module.exports() {
+        if let ExternType::Memory(ty) = export.ty()
+            && let Err(p) = settings.memory.check_initial(ty)
+        {
+            problems.push(p);
+        }
+    }
     if let Err(p) = abi::check_imports(&shape, &imports::provided()) {
         problems.extend(p);
     }
@@ -107,7 +151,8 @@ pub fn compile(name: &str, bytes: &[u8], fuel: Option<u64>) -> Result<Guest, Loa
             engine,
             module,
             abi,
-            fuel,
+            fuel: settings.fuel,
+            memory: settings.memory,
         }),
         _ => Err(LoadError {
             name: name.to_string(),

@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod bridge;
+pub mod cache;
 pub mod conn;
 pub mod executor;
 pub mod failure;
@@ -12,11 +13,13 @@ pub mod guest;
 pub mod guestmem;
 pub mod imports;
 pub mod limits;
+pub mod memcap;
 pub mod outbox;
 pub mod pool;
 
 #[cfg(feature = "napi")]
 mod glue {
+    use std::path::PathBuf;
     use std::sync::Arc;
     use std::thread::JoinHandle;
 
@@ -25,54 +28,145 @@ mod glue {
     use napi_derive::napi;
 
     use crate::bridge::Bridge;
+    use crate::cache;
     use crate::guest::{self, Guest};
     use crate::limits::Limits;
+    use crate::memcap::MemoryCap;
     use crate::pool::Sink;
 
     /// A compiled, validated guest module (`compile` / `compileSync`).
     #[napi]
     pub struct CompiledGuest {
         inner: Arc<Guest>,
+        cache: Option<CacheInfo>,
+    }
+
+    /// How the module cache served a load (`bridge.cache` in JS).
+    #[napi(object)]
+    #[derive(Clone)]
+    pub struct CacheInfo {
+        /// `"hit"` or `"miss"`.
+        pub status: String,
+        pub file: String,
+        /// Why a cached file was there but not used.
+        pub reason: Option<String>,
+        /// Why the compiled module could not be written to the cache.
+        pub warning: Option<String>,
+    }
+
+    #[napi]
+    impl CompiledGuest {
+        /// How the module cache served this load; undefined without `cacheDir`.
+        #[napi(getter)]
+        pub fn cache(&self) -> Option<CacheInfo> {
+            self.cache.clone()
+        }
+    }
+
+    /// The bridge options that reach the compiler.
+    #[napi(object)]
+    pub struct CompileOptions {
+        /// `fuelPerEvent`: instructions one event may run (metered); absent: no budget.
+        pub fuel: Option<f64>,
+        /// `maxMemoryBytes`: cap on each instance's linear memory; absent: 256 MiB.
+        pub max_memory_bytes: Option<f64>,
+        /// `cacheDir`: folder of the module cache; absent: no cache.
+        pub cache_dir: Option<String>,
+    }
+
+    struct Load {
+        name: String,
+        settings: guest::Settings,
+        cache_dir: Option<PathBuf>,
+    }
+
+    impl Load {
+        fn new(name: String, options: CompileOptions) -> Load {
+            let memory = options
+                .max_memory_bytes
+                .map_or_else(MemoryCap::default, |b| MemoryCap::from_bytes(b as u64));
+            Load {
+                name,
+                settings: guest::Settings {
+                    fuel: options.fuel.map(|f| f as u64),
+                    memory,
+                },
+                cache_dir: options.cache_dir.map(PathBuf::from),
+            }
+        }
+
+        fn run(&self, bytes: &[u8]) -> Result<CompiledGuest> {
+            let loaded = match &self.cache_dir {
+                None => guest::compile(&self.name, bytes, &self.settings).map(|g| (g, None)),
+                Some(dir) => cache::load(&self.name, bytes, &self.settings, dir)
+                    .map(|(g, outcome)| (g, Some(cache_info(outcome)))),
+            };
+            loaded
+                .map(|(g, cache)| CompiledGuest {
+                    inner: Arc::new(g),
+                    cache,
+                })
+                .map_err(|e| Error::from_reason(e.to_string()))
+        }
+    }
+
+    fn cache_info(outcome: cache::Outcome) -> CacheInfo {
+        match outcome {
+            cache::Outcome::Hit { file } => CacheInfo {
+                status: "hit".to_string(),
+                file: file.display().to_string(),
+                reason: None,
+                warning: None,
+            },
+            cache::Outcome::Miss {
+                file,
+                reason,
+                warning,
+            } => CacheInfo {
+                status: "miss".to_string(),
+                file: file.display().to_string(),
+                reason,
+                warning,
+            },
+        }
     }
 
     pub struct CompileTask {
-        name: String,
+        load: Load,
         bytes: Buffer,
-        fuel: Option<u64>,
     }
 
     impl Task for CompileTask {
-        type Output = Arc<Guest>;
+        type Output = CompiledGuest;
         type JsValue = CompiledGuest;
 
         fn compute(&mut self) -> Result<Self::Output> {
-            guest::compile(&self.name, &self.bytes, self.fuel)
-                .map(Arc::new)
-                .map_err(|e| Error::from_reason(e.to_string()))
+            self.load.run(&self.bytes)
         }
 
-        fn resolve(&mut self, _env: Env, inner: Self::Output) -> Result<Self::JsValue> {
-            Ok(CompiledGuest { inner })
+        fn resolve(&mut self, _env: Env, compiled: Self::Output) -> Result<Self::JsValue> {
+            Ok(compiled)
         }
     }
 
-    /// Compiles and validates a guest on the libuv thread pool. `fuel`: instructions one event
-    /// may run (metered), or null for no budget.
+    /// Compiles and validates a guest (or loads it from the module cache) on the libuv thread
+    /// pool.
     #[napi(ts_return_type = "Promise<CompiledGuest>")]
-    pub fn compile(name: String, bytes: Buffer, fuel: Option<f64>) -> AsyncTask<CompileTask> {
+    pub fn compile(name: String, bytes: Buffer, options: CompileOptions) -> AsyncTask<CompileTask> {
         AsyncTask::new(CompileTask {
-            name,
+            load: Load::new(name, options),
             bytes,
-            fuel: fuel.map(|f| f as u64),
         })
     }
 
-    /// Compiles and validates a guest on the calling thread.
+    /// Compiles and validates a guest (or loads it from the module cache) on the calling thread.
     #[napi]
-    pub fn compile_sync(name: String, bytes: &[u8], fuel: Option<f64>) -> Result<CompiledGuest> {
-        guest::compile(&name, bytes, fuel.map(|f| f as u64))
-            .map(|g| CompiledGuest { inner: Arc::new(g) })
-            .map_err(|e| Error::from_reason(e.to_string()))
+    pub fn compile_sync(
+        name: String,
+        bytes: &[u8],
+        options: CompileOptions,
+    ) -> Result<CompiledGuest> {
+        Load::new(name, options).run(bytes)
     }
 
     #[napi(object)]

@@ -55,7 +55,8 @@ describe('loading guests', function () {
     await assert.rejects(Bridge.load(guest('echo'), { threads: 1000 }), /option 'threads' must be at most 256/);
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 0 }), /highWaterMark' must be a whole number/);
     await assert.rejects(Bridge.load(guest('echo'), { highWaterMark: 2 ** 30 }), /from 1 to 268435456 \(256 MiB\)/);
-    assert.throws(() => Bridge.loadSync(guest('echo'), { cacheDir: '/tmp' }), /option 'cacheDir' is not supported/);
+    assert.throws(() => Bridge.loadSync(guest('echo'), { allowConnect: ['127.0.0.1:80'] }), /option 'allowConnect' is not supported/);
+    assert.throws(() => Bridge.loadSync(guest('echo'), { cacheDir: 42 }), /option 'cacheDir' must be a folder path, got 42/);
     await assert.rejects(Bridge.load(guest('echo'), { fuelPerEvent: 0 }), /option 'fuelPerEvent' must be a whole number of instructions >= 1, got 0/);
   });
 });

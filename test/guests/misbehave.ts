@@ -8,10 +8,12 @@
 //   count   answer with the number of connections this instance has seen
 //   flood   write 64 KiB a hundred times in one event, ignoring Socket.write's false
 //   spin N  burn CPU for N milliseconds, then answer "spun"
+//   hog N   allocate N MiB (kept for the instance's life), then answer "holding N MiB"
 // Anything else is echoed.
 import { Socket } from "../../assembly/index";
 
 let seen: u32 = 0;
+const hoard: Array<Uint8Array> = [];
 
 function startsWith(b: Uint8Array, word: string): bool {
   const w = String.UTF8.encode(word);
@@ -52,6 +54,14 @@ export function onData(id: u32, data: ArrayBuffer): void {
     let x: u64 = 1;
     while (Date.now() < until) for (let i = 0; i < 10000; i++) x = x * 6364136223846793005 + 1442695040888963407;
     Socket.write(id, x == 0 ? "never" : "spun");
+  } else if (startsWith(b, "hog ")) {
+    const mib = I32.parseInt(String.UTF8.decode(data.slice(4)));
+    for (let i = 0; i < mib; i++) {
+      const block = new Uint8Array(1 << 20);
+      block[i] = 1;
+      hoard.push(block);
+    }
+    Socket.write(id, "holding " + mib.toString() + " MiB");
   } else if (startsWith(b, "count")) {
     Socket.write(id, seen.toString());
   } else {
