@@ -22,6 +22,9 @@ declare function socket_pause(id: u32): void;
 // @ts-ignore: decorator
 @external("Socket", "resume")
 declare function socket_resume(id: u32): void;
+// @ts-ignore: decorator
+@external("Socket", "connect")
+declare function socket_connect(hostPtr: usize, hostLen: u32, port: u32): i32;
 
 export namespace Socket {
   /**
@@ -70,4 +73,28 @@ export namespace Socket {
   export function resume(id: u32): void {
     socket_resume(id);
   }
+
+  /** Socket.connect refused: the address is not in the bridge's allowConnect. */
+  export const NOT_ALLOWED: i32 = -1;
+  /** Socket.connect refused: the host or port is malformed. */
+  export const BAD_ADDRESS: i32 = -2;
+  /** Socket.connect refused: too many outbound connections open (1024 per instance). */
+  export const LIMIT: i32 = -3;
+
+  /**
+   * Dials `host:port` (a name, an IPv4 or an IPv6 address) if the bridge's allowConnect permits
+   * exactly that host and port. Returns the new connection's id at once; export
+   * onConnect(id) to hear when it is established (onError then onClose if it fails). Writes
+   * made before that are queued. Negative: nothing was dialed (NOT_ALLOWED, BAD_ADDRESS, LIMIT),
+   * and the bridge logs why.
+   */
+  export function connect(host: string, port: u32): i32 {
+    const bytes = String.UTF8.encode(host);
+    return socket_connect(changetype<usize>(bytes), <u32>bytes.byteLength, port);
+  }
 }
+
+// Framing helpers (line reader, length-prefixed reader) and HTTP/1.1 (request parser, response
+// writer): see framing.ts and http.ts.
+export * from "./framing";
+export * from "./http";

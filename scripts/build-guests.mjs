@@ -12,14 +12,20 @@ const dirs = ['assembly/examples', 'test/guests'];
 const flags = ['--config', path.join(root, 'asconfig.json'), '--target', 'release'];
 
 const mtime = (f) => fs.statSync(f).mtimeMs;
-const sdk = path.join(root, 'assembly', 'index.ts');
+// Newest modification time of any file under `dir`: a change anywhere in the SDK rebuilds guests.
+const newestUnder = (dir) =>
+  fs.readdirSync(dir, { withFileTypes: true }).reduce((newest, e) => {
+    const p = path.join(dir, e.name);
+    return Math.max(newest, e.isDirectory() ? newestUnder(p) : mtime(p));
+  }, 0);
+const sdk = newestUnder(path.join(root, 'assembly'));
 fs.mkdirSync(out, { recursive: true });
 let failed = false;
 for (const dir of dirs) {
   for (const file of fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).sort()) {
     const src = path.join(dir, file);
     const dest = path.join(out, file.replace(/\.ts$/, '.wasm'));
-    const newest = Math.max(mtime(path.join(root, src)), mtime(sdk), mtime(path.join(root, 'asconfig.json')));
+    const newest = Math.max(mtime(path.join(root, src)), sdk, mtime(path.join(root, 'asconfig.json')));
     if (fs.existsSync(dest) && mtime(dest) > newest) continue;
     const { error, stderr } = await asc.main([src, '-o', path.relative(root, dest), ...flags], {
       stdout: process.stdout,

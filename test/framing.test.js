@@ -1,0 +1,391 @@
+'use strict';
+// The SDK's framing helpers (assembly/framing.ts) and HTTP parser (assembly/http.ts), run by
+// Node's own WebAssembly through the test module test/guests/framing-unit.ts. TCP may split a
+// message anywhere, so every input is fed whole, split at every byte position, one byte at a
+// time, (for short inputs) split at every pair of positions, and in random chunks: the parsed
+// results must be identical every time, and the whole-input result must be the expected one.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const wasmFile = path.join(__dirname, '..', 'build', 'guests', 'framing-unit.wasm');
+
+const LINES = 0;
+const U16 = 1;
+const U32 = 2;
+const HTTP = 3;
+
+/** Instantiates the test module; its only import is env.abort, which throws here. */
+function load() {
+  let memory;
+  const str = (ptr) => {
+    const len = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
+    return Buffer.from(memory.buffer, ptr, len).toString('utf16le');
+  };
+  const env = {
+    abort(msg, file, line, col) {
+      throw new Error(`guest abort: ${msg ? str(msg) : ''} at ${file ? str(file) : ''}:${line}:${col}`);
+    },
+  };
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmFile)), { env });
+  memory = instance.exports.memory;
+  instance.exports._initialize();
+  return { x: instance.exports, str };
+}
+
+/** A small deterministic PRNG, so a failing random split can be replayed. */
+function prng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Feeds `input` to a new reader of `kind` with limits `a`, `b` in every way described at the
+ * top, checks every way gives the same result, and returns that result (parsed JSON).
+ */
+function everySplit(u, kind, a, b, input, { pairs = input.length <= 160, random = 200 } = {}) {
+  const data = Buffer.isBuffer(input) ? input : Buffer.from(input, 'latin1');
+  const n = data.length;
+  const ptr = u.x.inputBuffer(n);
+  new Uint8Array(u.x.memory.buffer, ptr, n).set(data);
+  const run = (cuts) => {
+    u.x.start(kind, a, b);
+    let prev = 0;
+    for (const c of cuts) {
+      if (c > prev) u.x.feed(prev, c - prev);
+      prev = c;
+    }
+    if (n > prev) u.x.feed(prev, n - prev);
+    return u.str(u.x.finish());
+  };
+  const whole = run([]);
+  const same = (cuts) => {
+    const got = run(cuts);
+    if (got !== whole) {
+      assert.fail(`split at [${cuts.join(', ')}] of ${n} bytes gives\n${got}\ninstead of\n${whole}`);
+    }
+  };
+  for (let p = 1; p < n; p++) same([p]);
+  same(Array.from({ length: Math.max(0, n - 1) }, (_, i) => i + 1));
+  if (pairs) for (let p = 1; p < n; p++) for (let q = p + 1; q < n; q++) same([p, q]);
+  const rand = prng(n * 7919 + kind);
+  for (let r = 0; r < random; r++) {
+    const cuts = [];
+    for (let p = 1; p < n; p++) if (rand() < 0.1) cuts.push(p);
+    same(cuts);
+  }
+  return JSON.parse(whole);
+}
+
+const hex = (s) => Buffer.from(s, 'latin1').toString('hex');
+const text = (h) => Buffer.from(h, 'hex').toString('latin1');
+/** The records of requests, without the final state record. */
+const requests = (result) => result.filter((r) => 'method' in r);
+const final = (result) => result[result.length - 1];
+const brief = (r) => ({ method: r.method, target: r.target, keepAlive: r.keepAlive, body: text(r.body) });
+
+describe('framing helpers (assembly/framing.ts) under every split of the input', function () {
+  let u;
+  before(function () {
+    u = load();
+  });
+
+  describe('LineReader', function () {
+    it('returns lines split on LF with an optional CR removed, keeping a CR inside a line and empty lines', function () {
+      const result = everySplit(u, LINES, 64, 0, 'hello\nworld\r\nsplit\rinside\n\n\r\ncaf\xc3\xa9\nlast-without-newline');
+      const lines = result.filter((r) => 'line' in r).map((r) => text(r.line));
+      assert.deepEqual(lines, ['hello', 'world', 'split\rinside', '', '', 'caf\xc3\xa9']);
+      assert.equal(text(result.find((r) => 'last' in r).last), 'last-without-newline');
+      assert.deepEqual(final(result), { failed: false, error: '', buffered: 20 });
+    });
+
+    it('accepts a line of exactly the maximum length and fails on the first longer one, after the lines before it', function () {
+      const result = everySplit(u, LINES, 8, 0, 'short\n12345678\r\n12345678\n123456789\nafter\n');
+      assert.deepEqual(result, [
+        { line: hex('short') },
+        { line: hex('12345678') },
+        { line: hex('12345678') },
+        { failed: true, error: 'line longer than 8 bytes', buffered: 0 },
+      ]);
+    });
+
+    it('fails on an unterminated line as soon as it cannot fit, and drops what it buffered', function () {
+      const result = everySplit(u, LINES, 8, 0, `ok\n${'x'.repeat(40)}`);
+      assert.deepEqual(result, [{ line: hex('ok') }, { failed: true, error: 'line longer than 8 bytes', buffered: 0 }]);
+      // Nine bytes ending with CR may still be an 8-byte line ending with CRLF: they stay
+      // buffered (9), and only finish() at the end of the stream refuses them as a last line.
+      const waiting = everySplit(u, LINES, 8, 0, 'abcdefgh\r');
+      assert.deepEqual(waiting, [{ failed: true, error: 'line longer than 8 bytes', buffered: 9 }]);
+      assert.deepEqual(everySplit(u, LINES, 8, 0, 'abcdefgh\r\n'), [{ line: hex('abcdefgh') }, { failed: false, error: '', buffered: 0 }]);
+    });
+
+    it('returns 1.5 KiB of random binary lines, CR inside lines included, exactly as they were written', function () {
+      const rand = prng(42);
+      const parts = [];
+      const expected = [];
+      while (parts.join('').length < 1500) {
+        const len = Math.floor(rand() * 30);
+        let line = '';
+        for (let i = 0; i < len; i++) {
+          const c = Math.floor(rand() * 256);
+          line += String.fromCharCode(c === 10 ? 32 : c);
+        }
+        if (line.endsWith('\r')) line += 'z';
+        expected.push(line);
+        parts.push(line + (rand() < 0.5 ? '\r\n' : '\n'));
+      }
+      const result = everySplit(u, LINES, 64, 0, parts.join(''), { random: 50 });
+      assert.deepEqual(result.slice(0, -1).map((r) => text(r.line)), expected);
+      assert.deepEqual(final(result), { failed: false, error: '', buffered: 0 });
+    });
+  });
+
+  describe('LengthPrefixedReader', function () {
+    const u16 = (s) => Buffer.concat([Buffer.from([s.length >> 8, s.length & 255]), Buffer.from(s, 'latin1')]);
+    const u32 = (s) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(s.length);
+      return Buffer.concat([b, Buffer.from(s, 'latin1')]);
+    };
+
+    it('returns u16 big-endian frames, empty ones included, and keeps a partial frame buffered', function () {
+      const big = 'B'.repeat(300); // 0x012c: both prefix bytes count
+      const input = Buffer.concat([u16(''), u16('a'), u16('hello'), u16(big), Buffer.from([0, 10]), Buffer.from('part')]);
+      const result = everySplit(u, U16, 1000, 0, input, { random: 50 });
+      assert.deepEqual(result, [
+        { frame: '' },
+        { frame: hex('a') },
+        { frame: hex('hello') },
+        { frame: hex(big) },
+        { failed: false, error: '', buffered: 6 },
+      ]);
+    });
+
+    it('returns u32 big-endian frames', function () {
+      const big = 'C'.repeat(258); // 0x00000102
+      const input = Buffer.concat([u32('dns?'), u32(''), u32(big), u32('end')]);
+      const result = everySplit(u, U32, 1 << 20, 0, input, { random: 50 });
+      assert.deepEqual(result, [
+        { frame: hex('dns?') },
+        { frame: '' },
+        { frame: hex(big) },
+        { frame: hex('end') },
+        { failed: false, error: '', buffered: 0 },
+      ]);
+    });
+
+    it('fails on a u16 prefix over the maximum frame size, after the frames before it, without waiting for the frame', function () {
+      const input = Buffer.concat([u16('abc'), u16('0123456789abcdef'), Buffer.from([0, 17]), Buffer.from('x')]);
+      const result = everySplit(u, U16, 16, 0, input);
+      assert.deepEqual(result, [
+        { frame: hex('abc') },
+        { frame: hex('0123456789abcdef') },
+        { failed: true, error: 'frame too large: 17 bytes, the limit is 16', buffered: 0 },
+      ]);
+    });
+
+    it('fails on a u32 prefix whose high byte alone makes it too large', function () {
+      const input = Buffer.concat([u32('ok'), Buffer.from([1, 0, 0, 0]), Buffer.from('yyyy')]);
+      const result = everySplit(u, U32, 1 << 20, 0, input);
+      assert.deepEqual(result, [
+        { frame: hex('ok') },
+        { failed: true, error: 'frame too large: 16777216 bytes, the limit is 1048576', buffered: 0 },
+      ]);
+    });
+
+    it('writes u16 and u32 prefixes with lengthPrefixed', function () {
+      assert.equal(u.str(u.x.sample(6)), '\x00\x03abc');
+      assert.equal(u.str(u.x.sample(7)), '\x00\x00\x00\x03abc');
+    });
+  });
+
+  it('offers pushBytes, reset, decoded lines, frame views and header lists besides the loop', function () {
+    assert.deepEqual(u.str(u.x.misc()).split(' '), [
+      'true:h\u00e9llo:6', // the line decoded from UTF-8; its bytes without CRLF
+      'false:true:0', // 21 bytes without LF: failed, and nothing kept
+      'false:0', // pushes after a failure are ignored
+      'true:again:false:', // reset() forgets the failure
+      'true:3:xyz',
+      '1:0',
+      'false:true:400',
+      'true:GET:false:false',
+      '2:1|2:false:true',
+      '98:2:-1:bc:3',
+      '0:0',
+    ]);
+  });
+
+  describe('ByteQueue', function () {
+    it('keeps every byte in order and its capacity bounded while data streams through it', function () {
+      // 10,000 pushes of 100 bytes with 50 left unread after each: capacity stays small.
+      const small = u.x.queueSteady(10000, 100, 50);
+      assert.ok(small > 0 && small <= 1024, `capacity ${small}`);
+      // 3,000 pushes of 1,000 bytes with 5,000 left unread: bounded by a few times what is held.
+      const large = u.x.queueSteady(3000, 1000, 5000);
+      assert.ok(large > 0 && large <= 4 * 6000, `capacity ${large}`);
+    });
+  });
+});
+
+describe('HTTP request parser (assembly/http.ts) under every split of the input', function () {
+  let u;
+  before(function () {
+    u = load();
+  });
+  const http = (input, maxHeader = 16384, maxBody = 1 << 20, opts) => everySplit(u, HTTP, maxHeader, maxBody, input, opts);
+
+  it('parses pipelined GET, Content-Length POST, chunked PUT and bare-LF requests, and stops after Connection: close', function () {
+    const input =
+      'GET /index.html?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi: a\r\nx-multi:  b \r\n\r\n' +
+      'POST /submit HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world' +
+      '\r\n' + // an empty line between requests is skipped
+      'PUT /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer-A: x\r\n\r\n' +
+      'GET /bare-lf HTTP/1.1\nHost: lf\n\n' +
+      'GET /last HTTP/1.1\r\nConnection: close\r\n\r\n' +
+      'GET /ignored HTTP/1.1\r\n\r\n';
+    const result = http(input);
+    const reqs = requests(result);
+    assert.deepEqual(reqs.map(brief), [
+      { method: 'GET', target: '/index.html?x=1', keepAlive: true, body: '' },
+      { method: 'POST', target: '/submit', keepAlive: true, body: 'hello world' },
+      { method: 'PUT', target: '/chunked', keepAlive: true, body: 'hello world' },
+      { method: 'GET', target: '/bare-lf', keepAlive: true, body: '' },
+      { method: 'GET', target: '/last', keepAlive: false, body: '' },
+    ]);
+    const [get, post, put, lf] = reqs;
+    assert.deepEqual(get.headers, [['Host', 'example.com'], ['X-Multi', 'a'], ['x-multi', 'b']]);
+    assert.equal(get.host, 'example.com');
+    assert.equal(get.multi, 'a, b');
+    assert.equal(get.path, '/index.html');
+    assert.equal(get.query, 'x=1');
+    assert.equal(get.version, 'HTTP/1.1');
+    assert.equal(get.contentType, null);
+    assert.equal(post.contentType, 'text/plain');
+    assert.equal(put.chunked, true);
+    assert.deepEqual(put.headers.map((h) => h[0]), ['Host', 'Transfer-Encoding'], 'trailer fields are not headers');
+    assert.equal(lf.host, 'lf');
+    assert.deepEqual(final(result), { failed: false, status: 0, error: '', closed: true, buffered: 0 });
+  });
+
+  it('decodes a chunked body with extensions, uppercase hex sizes and trailers at every pair of split points', function () {
+    const input =
+      'POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      'A;name="v"\r\n0123456789\r\n1 \r\n!\r\n0\r\nX-Sum: 11\r\nY: z\r\n\r\n';
+    const result = http(input);
+    assert.deepEqual(requests(result).map(brief), [{ method: 'POST', target: '/c', keepAlive: true, body: '0123456789!' }]);
+    assert.deepEqual(final(result), { failed: false, status: 0, error: '', closed: false, buffered: 0 });
+  });
+
+  it('applies HTTP/1.0 and HTTP/1.1 keep-alive rules from the Connection tokens', function () {
+    const input =
+      'GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n' +
+      'GET /b HTTP/1.1\r\nConnection: upgrade, keep-alive\r\n\r\n' +
+      'GET /c HTTP/1.0\r\n\r\n' +
+      'GET /never HTTP/1.1\r\n\r\n';
+    const result = http(input);
+    assert.deepEqual(requests(result).map((r) => [r.target, r.version, r.keepAlive]), [
+      ['/a', 'HTTP/1.0', true],
+      ['/b', 'HTTP/1.1', true],
+      ['/c', 'HTTP/1.0', false],
+    ]);
+    assert.equal(final(result).closed, true);
+    const close = http('GET /x HTTP/1.1\r\nConnection: foo, Close\r\n\r\nGET /y HTTP/1.1\r\n\r\n');
+    assert.deepEqual(requests(close).map((r) => [r.target, r.keepAlive]), [['/x', false]]);
+    const v10 = http('GET /z HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n');
+    assert.deepEqual(requests(v10).map((r) => r.keepAlive), [false]);
+  });
+
+  it('accepts identical repeated Content-Length values and leaves an incomplete request buffered', function () {
+    const result = http('POST /r HTTP/1.1\r\nContent-Length: 3, 3\r\ncontent-length: 3\r\n\r\nabcPOST /next HTTP/1.1\r\nContent-Length: 10\r\n\r\nonly5');
+    assert.deepEqual(requests(result).map(brief), [{ method: 'POST', target: '/r', keepAlive: true, body: 'abc' }]);
+    assert.deepEqual(final(result), { failed: false, status: 0, error: '', closed: false, buffered: 5 });
+  });
+
+  const errors = [
+    ['a request line that is not HTTP', 'NOT A REQUEST\r\n\r\n', 400, 'bad HTTP version'],
+    ['a request line with one space', 'GET /\r\n\r\n', 400, 'bad request line'],
+    ['a method with a non-token character', 'G@T / HTTP/1.1\r\n\r\n', 400, 'bad method'],
+    ['a target with a control character', 'GET /\x01 HTTP/1.1\r\n\r\n', 400, 'bad request target'],
+    ['HTTP/2.0', 'GET / HTTP/2.0\r\n\r\n', 505, 'only HTTP/1.x is supported'],
+    ['a header line without a colon', 'GET / HTTP/1.1\r\nHost example\r\n\r\n', 400, 'bad header field'],
+    ['a space before the colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400, 'bad header field'],
+    ['obsolete line folding', 'GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n', 400, 'bad header field'],
+    ['a header value with a bare CR', 'GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n', 400, 'bad header field'],
+    ['a Content-Length that is not a number', 'POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n', 400, 'bad Content-Length'],
+    ['conflicting Content-Length values', 'POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n', 400, 'conflicting Content-Length values'],
+    ['Transfer-Encoding with Content-Length', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n', 400, 'both Transfer-Encoding and Content-Length'],
+    ['Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 400, 'Transfer-Encoding in an HTTP/1.0 request'],
+    ['chunked that is not the last coding', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 400, 'Transfer-Encoding does not end with chunked'],
+    ['a coding other than chunked', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', 501, 'transfer coding other than chunked'],
+    ['a bad chunk size', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 400, 'bad chunk size'],
+    ['chunk data longer than its size', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n', 400, 'chunk data longer than its chunk size'],
+    ['a Content-Length over the body limit', 'POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n', 413, 'body of 101 bytes, the limit is 100'],
+    ['a huge Content-Length', 'POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n', 413, null],
+    ['chunks adding up over the body limit', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n' + 'x'.repeat(50) + '\r\n33\r\n', 413, 'chunked body over the limit of 100 bytes'],
+    ['a request line over the header limit', `GET /${'a'.repeat(200)} HTTP/1.1\r\n\r\n`, 431, 'request line longer than 128 bytes'],
+    ['header fields over the header limit', `GET / HTTP/1.1\r\nX-A: ${'b'.repeat(60)}\r\nX-B: ${'c'.repeat(60)}\r\n\r\n`, 431, 'request header longer than 128 bytes'],
+    ['a trailer section over the header limit', `POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ${'t'.repeat(150)}\r\n\r\n`, 431, 'trailer section longer than 128 bytes'],
+  ];
+  for (const [what, bad, status, message] of errors) {
+    it(`answers ${status} to ${what}, after returning the request before it`, function () {
+      const input = `GET /ok HTTP/1.1\r\nHost: a\r\n\r\n${bad}GET /after HTTP/1.1\r\n\r\n`;
+      const result = http(input, 128, 100, { pairs: false, random: 20 });
+      assert.deepEqual(requests(result).map((r) => r.target), ['/ok']);
+      const end = final(result);
+      assert.equal(end.failed, true, JSON.stringify(end));
+      assert.equal(end.status, status, JSON.stringify(end));
+      if (message !== null) assert.equal(end.error, message);
+      assert.equal(end.buffered, 0, 'a failed parser keeps nothing');
+    });
+  }
+
+  it('reports a 100 Continue once, only while the body of an Expect: 100-continue request is awaited', function () {
+    assert.equal(u.str(u.x.continueSequence()), 'false:false false:true false:false false:false true:false:abc');
+    assert.equal(u.str(u.x.sample(8)), 'HTTP/1.1 100 Continue\r\n\r\n');
+  });
+});
+
+describe('HTTP response writer (assembly/http.ts)', function () {
+  let u;
+  before(function () {
+    u = load();
+  });
+  const sample = (n) => u.str(u.x.sample(n));
+
+  it('writes the status line, Content-Length, Content-Type and the body', function () {
+    assert.equal(sample(0), 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi');
+  });
+
+  it('adds Connection: close, replaces or adds fields, and drops fields that could split the response', function () {
+    assert.equal(
+      sample(1),
+      'HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\nx-a: 2\r\nSet: a\r\nSet: b\r\n\r\nnope',
+    );
+  });
+
+  it('answers HEAD with Content-Length and no body, and an HTTP/1.0 keep-alive client with Connection: keep-alive', function () {
+    assert.equal(sample(2), 'HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n');
+  });
+
+  it('sends neither Content-Length nor body with 204', function () {
+    assert.equal(sample(3), 'HTTP/1.1 204 No Content\r\n\r\n');
+  });
+
+  it('sends Uint8Array bodies byte-exact and omits Content-Type when asked', function () {
+    assert.equal(sample(4), 'HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n\xc3\xa9');
+  });
+
+  it('builds an error response with the status, Connection: close and the reason', function () {
+    const body = '431 Request Header Fields Too Large: request line longer than 64 bytes\n';
+    assert.equal(
+      sample(5),
+      `HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: ${body.length}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`,
+    );
+  });
+});

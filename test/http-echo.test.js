@@ -1,0 +1,240 @@
+'use strict';
+// The HTTP echo guest (assembly/examples/http-echo.ts, seeds 001 and 004) over real sockets, in
+// every execution mode, and its example server script (examples/http-echo-server.ts).
+const assert = require('node:assert/strict');
+const { execFile, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { root, guest, serve, connect, readToClose, waitFor, MODES } = require('./helpers');
+
+const CURL = '/usr/bin/curl';
+
+/** Runs curl with `args` (never blocking the event loop: inline guests run on it). */
+function curl(args) {
+  return new Promise((resolve, reject) => {
+    execFile(CURL, ['-sS', '--max-time', '20', ...args], (error, stdout, stderr) => {
+      if (error) reject(new Error(`curl ${args.join(' ')}: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Reads HTTP responses (each with a Content-Length) off `socket` as they arrive: next()
+ * resolves with the next { status, reason, headers, body }, or rejects if the connection ends first.
+ */
+function responses(socket) {
+  let buf = Buffer.alloc(0);
+  let ended = false;
+  const waiters = [];
+  const parseOne = () => {
+    const headEnd = buf.indexOf('\r\n\r\n');
+    if (headEnd < 0) return null;
+    const [statusLine, ...lines] = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.1 (\d{3}) (.*)$/.exec(statusLine);
+    if (!m) throw new Error(`not an HTTP/1.1 status line: ${JSON.stringify(statusLine)}`);
+    const headers = {};
+    for (const line of lines) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    if (buf.length < headEnd + 4 + length) return null;
+    const body = buf.subarray(headEnd + 4, headEnd + 4 + length).toString();
+    buf = buf.subarray(headEnd + 4 + length);
+    return { status: Number(m[1]), reason: m[2], headers, body };
+  };
+  const pump = () => {
+    while (waiters.length > 0) {
+      const r = parseOne();
+      if (r) waiters.shift().resolve(r);
+      else if (ended) waiters.shift().reject(new Error(`the connection ended before a whole response; left: ${JSON.stringify(buf.toString())}`));
+      else break;
+    }
+  };
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    pump();
+  });
+  socket.on('close', () => {
+    ended = true;
+    pump();
+  });
+  return {
+    next: () => new Promise((resolve, reject) => {
+      waiters.push({ resolve, reject });
+      pump();
+    }),
+    get ended() {
+      return ended;
+    },
+  };
+}
+
+const post = (target, body, extra = '') =>
+  `POST ${target} HTTP/1.1\r\nHost: test\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+const get = (target, extra = '') => `GET ${target} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`;
+
+for (const mode of MODES) {
+  describe(`http-echo guest (assembly/examples/http-echo.ts, ${mode.name})`, function () {
+    let srv;
+    beforeEach(async function () {
+      srv = await serve(guest('http-echo'), mode.options);
+    });
+    afterEach(async function () {
+      await srv.close();
+      assert.deepEqual(srv.errors, []);
+    });
+
+    it('answers curl -d "WasmEdge" -X POST with exactly echo:WasmEdge', async function () {
+      if (!fs.existsSync(CURL)) this.skip();
+      const out = await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${srv.port}`]);
+      assert.equal(out, 'echo:WasmEdge');
+    });
+
+    it('answers curl with a chunked body and with Expect: 100-continue', async function () {
+      if (!fs.existsSync(CURL)) this.skip();
+      const url = `http://127.0.0.1:${srv.port}/x`;
+      assert.equal(await curl(['-H', 'Transfer-Encoding: chunked', '-d', 'WasmEdge', url]), 'echo:WasmEdge');
+      assert.equal(await curl(['-H', 'Expect: 100-continue', '-d', 'WasmEdge', url]), 'echo:WasmEdge');
+    });
+
+    it('serves three requests one after another on one keep-alive connection', async function () {
+      const socket = await connect(srv.port);
+      const r = responses(socket);
+      socket.write(post('/a', 'first'));
+      const one = await r.next();
+      assert.equal(one.status, 200);
+      assert.equal(one.body, 'echo:first');
+      assert.equal(one.headers.connection, undefined);
+      socket.write(get('/hello'));
+      const two = await r.next();
+      assert.equal(two.status, 200);
+      assert.match(two.body, /POST a body to \/hello/);
+      socket.write(post('/c', 'third'));
+      assert.equal((await r.next()).body, 'echo:third');
+      assert.equal(r.ended, false, 'the connection stays open');
+      assert.equal(srv.ids.length, 1, 'all three came on one connection');
+      const closed = readToClose(socket);
+      socket.end();
+      await closed;
+    });
+
+    it('answers a request written one byte at a time', async function () {
+      const socket = await connect(srv.port);
+      socket.setNoDelay(true);
+      const r = responses(socket);
+      const request = Buffer.from(post('/bytes', 'one byte at a time'));
+      for (let i = 0; i < request.length; i++) {
+        await new Promise((resolve) => socket.write(request.subarray(i, i + 1), resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const res = await r.next();
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'echo:one byte at a time');
+      // The bytes really came as many onData calls (about one each; allow for some coalescing).
+      await waitFor(() => srv.bridge.stats().events >= request.length / 4, 'the bytes to arrive as separate onData events');
+      socket.end();
+    });
+
+    it('answers pipelined requests in order and ends the connection after the one that asks to close', async function () {
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      socket.write(post('/1', 'alpha') + get('/2') + post('/3', 'gamma') + post('/4', 'delta', 'Connection: close\r\n') + get('/never'));
+      const { data, ended } = await closed;
+      assert.ok(ended, 'the server should have sent FIN');
+      const texts = data.toString().split(/HTTP\/1\.1 /).filter(Boolean);
+      assert.equal(texts.length, 4, data.toString());
+      assert.match(texts[0], /\r\n\r\necho:alpha$/);
+      assert.match(texts[1], /POST a body to \/2/);
+      assert.match(texts[2], /\r\n\r\necho:gamma$/);
+      assert.match(texts[3], /^200 OK\r\n[^]*Connection: close\r\n[^]*\r\n\r\necho:delta$/);
+    });
+
+    it('answers 3,000 pipelined requests from a client that reads only later, pausing instead of overrunning its output', async function () {
+      // The answers (about 450 KB) exceed the host's hard cap on queued output (256 KiB here), so
+      // they only all arrive if the guest stops at a write that returns false and goes on at onDrain.
+      const socket = await connect(srv.port);
+      socket.pause();
+      const n = 3000;
+      socket.write(Array.from({ length: n }, (_, i) => get(`/${i}`)).join('') + post('/end', 'done', 'Connection: close\r\n'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const closed = readToClose(socket);
+      socket.resume();
+      const { data, ended } = await closed;
+      assert.ok(ended);
+      const text = data.toString();
+      assert.equal(text.split('HTTP/1.1 200 OK\r\n').length - 1, n + 1);
+      assert.match(text, /POST a body to \/2999 and/);
+      assert.ok(text.endsWith('echo:done'));
+    });
+
+    it('closes an HTTP/1.0 connection after its answer unless it asked for keep-alive', async function () {
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      socket.write('GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\nPOST /old HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi');
+      const { data, ended } = await closed;
+      assert.ok(ended);
+      const text = data.toString();
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: keep-alive\r\n/);
+      assert.match(text, /Connection: close\r\n[^]*\r\n\r\necho:hi$/);
+    });
+
+    it('answers a bad request with 400 and closes the connection', async function () {
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      socket.write('NOT A REQUEST\r\n\r\n');
+      const { data, ended } = await closed;
+      assert.ok(ended, 'the server should have sent FIN');
+      assert.match(data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n[^]*\r\n\r\n400 Bad Request: bad HTTP version\n$/);
+    });
+
+    it('answers a body over the 1 MiB limit with 413 before it arrives, and closes', async function () {
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      socket.write('POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\nsome');
+      const { data, ended } = await closed;
+      assert.ok(ended);
+      assert.match(data.toString(), /^HTTP\/1\.1 413 Content Too Large\r\n/);
+    });
+  });
+}
+
+describe('examples/http-echo-server.ts', function () {
+  it('starts with PORT=0 via tsx, prints its address and the curl line, echoes for curl, and exits on SIGTERM', async function () {
+    if (!fs.existsSync(CURL)) this.skip();
+    const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const child = spawn(process.execPath, [tsx, 'examples/http-echo-server.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 50000);
+    try {
+      const port = await new Promise((resolve, reject) => {
+        const t = setInterval(() => {
+          const m = /http echo server listening on 127\.0\.0\.1:(\d+)/.exec(out);
+          if (m && /try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/.test(out)) {
+            clearInterval(t);
+            resolve(Number(m[1]));
+          }
+        }, 20);
+        exited.then(() => {
+          clearInterval(t);
+          reject(new Error(`the server exited early:\n${out}`));
+        });
+      });
+      assert.equal(await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${port}`]), 'echo:WasmEdge');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal } = await exited;
+    clearTimeout(killer);
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+});
