@@ -11,6 +11,7 @@ const OP_LOG = 6;
 const OP_ERROR = 7;
 const OP_WANT_DRAIN = 8;
 const OP_ACK = 9;
+const OP_CONNECT = 10;
 const HEADER = 12;
 const NO_ID = 0xffffffff;
 
@@ -19,13 +20,20 @@ const KINDS = [undefined, 'trap', 'abort', 'fuel', 'memory', 'host'];
 
 /**
  * One attached connection. Reading from its socket runs unless the guest paused it
- * (`Socket.pause`), its queued output is at the high-water mark (`pressured`), or, with worker
- * threads, the bytes sent to the guest and not yet consumed reach the mark (`backlogged`).
+ * (`Socket.pause`), its queued output is at the high-water mark (`pressured`; accepted sockets
+ * only), or, with worker threads, the bytes sent to the guest and not yet consumed reach the mark
+ * (`backlogged`).
+ *
+ * A connection the guest dialed is not paused for its own queued output: what it reads usually
+ * feeds another connection (a proxy), and pausing it for its own output would deadlock against
+ * an upstream that stops reading while its replies are not read. The guest paces it instead
+ * (Socket.write's false, onDrain, Socket.pause), and the hard cap still bounds its queue.
  */
 class Conn {
-  constructor(id, socket, onFlushed) {
+  constructor(id, socket, onFlushed, dialed = false) {
     this.id = id;
     this.socket = socket;
+    this.dialed = dialed;
     this.guestPaused = false;
     this.pressured = false;
     this.backlogged = false;
@@ -37,7 +45,7 @@ class Conn {
 
   /** Starts reading again if nothing holds it back. */
   release() {
-    if (!this.guestPaused && !this.pressured && !this.backlogged) this.socket.resume();
+    if (!this.guestPaused && !(this.pressured && !this.dialed) && !this.backlogged) this.socket.resume();
   }
 }
 
@@ -46,7 +54,8 @@ class Conn {
  * @param {Buffer} buf the batch
  * @param {Map<number, Conn>} conns open connections by id
  * @param {{ highWaterMark: number, log(line: string, level: string): void,
- *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void }} host
+ *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void,
+ *   connect(id: number, worker: number, host: string, port: number): void }} host
  */
 function apply(buf, conns, host) {
   let off = 0;
@@ -54,6 +63,7 @@ function apply(buf, conns, host) {
   while (off + HEADER <= n) {
     const op = buf[off];
     const sub = buf[off + 1];
+    const arg = buf.readUInt16LE(off + 2);
     const id = buf.readUInt32LE(off + 4);
     const len = buf.readUInt32LE(off + 8);
     const start = off + HEADER;
@@ -68,7 +78,7 @@ function apply(buf, conns, host) {
         s.write(buf.subarray(start, off), c.flushed);
         if (!c.pressured) {
           c.pressured = true;
-          s.pause();
+          if (!c.dialed) s.pause();
         }
       } else {
         s.write(buf.subarray(start, off));
@@ -120,6 +130,10 @@ function apply(buf, conns, host) {
         }
         break;
       }
+      case OP_CONNECT:
+        // The guest dialed: `sub` is its worker, `arg` the port, the payload the host.
+        host.connect(id, sub, buf.toString('utf8', start, off), arg);
+        break;
       case OP_LOG:
         host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
         break;

@@ -24,6 +24,7 @@ const DEFAULTS = Object.freeze({
   fuelPerEvent: undefined,
   maxMemoryBytes: 256 * 1024 * 1024,
   cacheDir: undefined,
+  allowConnect: Object.freeze([]),
 });
 const MAX_THREADS = 256;
 // Keeps the hard cap (4 x highWaterMark) and every output batch far below 4 GiB.
@@ -31,17 +32,11 @@ const MAX_HIGH_WATER_MARK = 256 * 1024 * 1024;
 // One wasm page; a 32-bit guest cannot address more than 4 GiB.
 const MIN_MEMORY_BYTES = 65536;
 const MAX_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
-// Options of the design that later releases implement; passing one now is refused rather than
-// silently ignored.
-const NOT_YET = ['allowConnect'];
 
 function checkOptions(options) {
   if (options === undefined || options === null) return { ...DEFAULTS };
   if (typeof options !== 'object') throw new TypeError('Bridge options must be an object');
   for (const key of Object.keys(options)) {
-    if (NOT_YET.includes(key)) {
-      throw new TypeError(`option '${key}' is not supported by this version of wasm-socket-bridge yet`);
-    }
     if (!(key in DEFAULTS)) throw new TypeError(`unknown Bridge option '${key}'`);
   }
   const o = { ...DEFAULTS, ...options };
@@ -75,6 +70,15 @@ function checkOptions(options) {
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {
     throw new TypeError(`option 'cacheDir' must be a folder path, got ${o.cacheDir}`);
   }
+  if (!Array.isArray(o.allowConnect) || !o.allowConnect.every((e) => typeof e === 'string')) {
+    throw new TypeError(`option 'allowConnect' must be an array of "host:port" or "host:*" strings`);
+  }
+  try {
+    native.checkAllowConnect(o.allowConnect);
+  } catch (err) {
+    throw new TypeError(err.message, { cause: err });
+  }
+  o.allowConnect = Object.freeze([...o.allowConnect]);
   return o;
 }
 
@@ -144,7 +148,7 @@ class Bridge extends EventEmitter {
     let bridge = null;
     // Threaded mode: workers deliver batches through this callback, on the JS thread.
     const onOutput = opts.threads > 0 ? (batch) => bridge.#apply(batch) : undefined;
-    bridge = new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput), opts);
+    bridge = new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput, opts.allowConnect), opts);
     // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
     // or null without cacheDir.
     Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
@@ -169,6 +173,7 @@ class Bridge extends EventEmitter {
         if (this.listenerCount('error') > 0) this.emit('error', err);
         else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
       },
+      connect: (id, worker, host, port) => this.#dial(id, worker, host, port),
       // The guest was told false but the socket is already below the mark: report the drain on
       // the next turn of the loop (never from inside a batch, which would reorder its records).
       wantDrain: (c) =>
@@ -202,14 +207,41 @@ class Bridge extends EventEmitter {
     if (!(socket instanceof net.Socket)) throw new TypeError('bridge.attach takes a net.Socket (or tls.TLSSocket)');
     if (this.#closed) throw new Error('cannot attach a socket: this bridge is closed');
     if (socket.destroyed) throw new Error('cannot attach a socket that is already destroyed');
-    const nb = this.#native;
-    const id = nb.open();
+    const id = this.#native.open();
     if (id === null || id === undefined) {
       socket.destroy();
       throw new Error('cannot attach a socket: this bridge has used all 2^32 - 1 connection ids; load a new Bridge');
     }
+    this.#wire(socket, id);
+    this.#apply(this.#native.flush());
+    return id;
+  }
+
+  /**
+   * The guest on `worker` called Socket.connect and got `id`: dial with Node. onConnect follows
+   * once connected; a failed dial is onError then onClose, like any socket error.
+   */
+  #dial(id, worker, host, port) {
+    const nb = this.#native;
+    nb.adopt(id, worker);
+    if (this.#closed) {
+      // Closing: nothing new is dialed. The guest hears of it as a failed connection.
+      setImmediate(() => {
+        this.#apply(nb.error(id));
+        this.#apply(nb.close(id));
+      });
+      return;
+    }
+    const socket = net.connect({ host, port });
+    this.#wire(socket, id, true);
+    socket.once('connect', () => this.#apply(nb.connected(id)));
+  }
+
+  /** Routes a socket's events to the guest as connection `id`. */
+  #wire(socket, id, dialed = false) {
+    const nb = this.#native;
     const conns = this.#conns;
-    const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn));
+    const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn), dialed);
     conns.set(id, c);
     if (this.options.threads > 0) {
       const hwm = this.#host.highWaterMark;
@@ -225,15 +257,18 @@ class Bridge extends EventEmitter {
     } else {
       socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
     }
-    socket.on('end', () => this.#apply(nb.end(id, socket.allowHalfOpen)));
+    // Node must not end our side at the peer's FIN by itself: with worker threads, the guest's
+    // answers to the last bytes arrive after it. The guest's End record closes our side instead,
+    // after those answers (src/executor.rs `end`), unless the socket was half-open already.
+    const halfOpen = socket.allowHalfOpen;
+    socket.allowHalfOpen = true;
+    socket.on('end', () => this.#apply(nb.end(id, halfOpen)));
     socket.on('error', () => this.#apply(nb.error(id)));
     socket.on('close', () => {
       conns.delete(id);
       this.#apply(nb.close(id));
       if (conns.size === 0 && this.#onEmpty !== null) this.#onEmpty();
     });
-    this.#apply(nb.flush());
-    return id;
   }
 
   /** Connections attached and not yet closed. */
@@ -252,6 +287,7 @@ class Bridge extends EventEmitter {
       events: s.events,
       traps: s.traps,
       restarts: s.restarts,
+      dialed: s.dialed,
       instances: s.instances,
     };
   }

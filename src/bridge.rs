@@ -5,9 +5,12 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::allow::Allowlist;
+use crate::dial::Dialer;
 use crate::executor::{Executor, Stats};
 use crate::failure::Failure;
 use crate::guest::Guest;
+use crate::ids::IdSource;
 use crate::limits::Limits;
 use crate::pool::{Event, Pool, Sink};
 
@@ -18,21 +21,25 @@ enum Mode {
 
 pub struct Bridge {
     mode: Mode,
-    next_id: u32,
+    ids: Arc<IdSource>,
 }
 
 impl Bridge {
     /// `threads == 0`: inline; events run in the calling thread and output is read with
     /// `with_output`. Otherwise `threads` workers; output goes to `sink` (required then).
+    /// `allow`: what guests may dial with `Socket.connect`.
     pub fn new(
         guest: Arc<Guest>,
         limits: Limits,
         threads: usize,
         sink: Option<Sink>,
+        allow: Allowlist,
     ) -> Result<Bridge, Failure> {
+        let ids = Arc::new(IdSource::default());
+        let dialer = Dialer::new(Arc::new(allow), ids.clone(), 0);
         let mode = match (threads, sink) {
-            (0, _) => Mode::Inline(Box::new(Executor::new(guest, limits)?)),
-            (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink)?),
+            (0, _) => Mode::Inline(Box::new(Executor::new(guest, limits, dialer)?)),
+            (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink, dialer)?),
             (_, None) => {
                 return Err(Failure::new(
                     crate::failure::Kind::Host,
@@ -40,7 +47,7 @@ impl Bridge {
                 ));
             }
         };
-        Ok(Bridge { mode, next_id: 1 })
+        Ok(Bridge { mode, ids })
     }
 
     fn dispatch(&mut self, id: u32, inline: impl FnOnce(&mut Executor), event: Event) {
@@ -53,8 +60,7 @@ impl Bridge {
     /// Registers a new connection and runs `onConnection`. `None` once all 2^32 - 1 ids of this
     /// bridge are used up: ids are never reused, so the connection must be refused.
     pub fn open(&mut self) -> Option<u32> {
-        let id = self.next_id;
-        self.next_id = self.next_id.checked_add(1)?;
+        let id = self.ids.next()?;
         match &mut self.mode {
             Mode::Inline(exec) => exec.open(id),
             Mode::Threaded(pool) => pool.open(id),
@@ -80,6 +86,19 @@ impl Bridge {
 
     pub fn drain(&mut self, id: u32, queued: usize) {
         self.dispatch(id, |e| e.drain(id, queued), Event::Drain(id, queued));
+    }
+
+    /// JS is dialing connection `id`, which the guest on `worker` asked for (a `Connect`
+    /// record): from now on its events go to that worker.
+    pub fn adopt(&mut self, id: u32, worker: u8) {
+        if let Mode::Threaded(pool) = &mut self.mode {
+            pool.adopt(id, worker as usize);
+        }
+    }
+
+    /// The outbound connection `id` is established.
+    pub fn connected(&mut self, id: u32) {
+        self.dispatch(id, |e| e.connected(id), Event::Connected(id));
     }
 
     pub fn close(&mut self, id: u32) {

@@ -18,6 +18,8 @@ pub struct Conn {
     pub closing: bool,
     /// A `Socket.write` returned false: `onDrain` is owed once the queue falls below the mark.
     pub want_drain: bool,
+    /// The guest dialed it (`Socket.connect`); it was not accepted.
+    pub outbound: bool,
 }
 
 impl Conn {
@@ -30,11 +32,37 @@ impl Conn {
 #[derive(Debug, Default)]
 pub struct ConnTable {
     map: HashMap<u32, Conn>,
+    /// How many of them are outbound.
+    outbound: usize,
 }
 
 impl ConnTable {
+    /// An accepted connection.
     pub fn insert(&mut self, id: u32) {
-        self.map.insert(id, Conn::default());
+        self.put(id, Conn::default());
+    }
+
+    /// A connection the guest dialed.
+    pub fn insert_outbound(&mut self, id: u32) {
+        self.put(
+            id,
+            Conn {
+                outbound: true,
+                ..Conn::default()
+            },
+        );
+    }
+
+    fn put(&mut self, id: u32, conn: Conn) {
+        self.outbound += conn.outbound as usize;
+        if let Some(old) = self.map.insert(id, conn) {
+            self.outbound -= old.outbound as usize;
+        }
+    }
+
+    /// Outbound connections open (or still connecting).
+    pub fn outbound(&self) -> usize {
+        self.outbound
     }
 
     pub fn get(&self, id: u32) -> Option<&Conn> {
@@ -46,11 +74,14 @@ impl ConnTable {
     }
 
     pub fn remove(&mut self, id: u32) -> Option<Conn> {
-        self.map.remove(&id)
+        let conn = self.map.remove(&id)?;
+        self.outbound -= conn.outbound as usize;
+        Some(conn)
     }
 
     /// Removes every connection, returning their ids in ascending order.
     pub fn drain_ids(&mut self) -> Vec<u32> {
+        self.outbound = 0;
         let mut ids: Vec<u32> = self.map.drain().map(|(id, _)| id).collect();
         ids.sort_unstable();
         ids

@@ -16,6 +16,7 @@ use wasmer::{
 };
 
 use crate::abi::Flavour;
+use crate::dial::Dialer;
 use crate::failure::{Failure, Kind};
 use crate::guest::Guest;
 use crate::guestmem::write_from;
@@ -34,6 +35,8 @@ pub struct Stats {
     pub events: u64,
     pub traps: u64,
     pub restarts: u64,
+    /// Connections the guest dialed (`Socket.connect`).
+    pub dialed: u64,
 }
 
 type Event = TypedFunction<i32, ()>;
@@ -119,6 +122,7 @@ struct Live {
     on_error: Option<Event>,
     on_end: Option<Event>,
     on_drain: Option<Event>,
+    on_connect: Option<Event>,
     alloc: Alloc,
 }
 
@@ -129,6 +133,7 @@ const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
 pub struct Executor {
     guest: Arc<Guest>,
     limits: Limits,
+    dialer: Dialer,
     store: Store,
     env: FunctionEnv<HostEnv>,
     /// `None` only when a replacement instance could not be started.
@@ -139,11 +144,12 @@ pub struct Executor {
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
-    pub fn new(guest: Arc<Guest>, limits: Limits) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, limits)?;
+    pub fn new(guest: Arc<Guest>, limits: Limits, dialer: Dialer) -> Result<Executor, Failure> {
+        let (store, env, live) = instantiate(&guest, limits, &dialer)?;
         Ok(Executor {
             guest,
             limits,
+            dialer,
             store,
             env,
             live: Some(live),
@@ -157,7 +163,9 @@ impl Executor {
 
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
-        s.bytes_out += self.env.as_ref(&self.store).bytes_out;
+        let env = self.env.as_ref(&self.store);
+        s.bytes_out += env.bytes_out;
+        s.dialed += env.dialed;
         s
     }
 
@@ -212,11 +220,19 @@ impl Executor {
     /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it. When the
     /// connection is not `half_open`, Node ends our side too, so from here on writes are refused
     /// (they return false) rather than failing on the socket.
+    ///
+    /// JS keeps every socket half-open at the Node level, so the guest's answers to data that came
+    /// before the FIN still go out (with worker threads they arrive after it). For a connection
+    /// that is not `half_open`, this appends the `End` that closes our side, after whatever the
+    /// guest wrote.
     pub fn end(&mut self, id: u32, half_open: bool) {
         if !half_open && let Some(conn) = self.env().conns.get_mut(id) {
             conn.ending = true;
         }
         self.optional_event(id, |live| live.on_end.as_ref());
+        if !half_open && self.env().conns.get(id).is_some_and(|c| !c.closing) {
+            self.env().out.command(Op::End, id);
+        }
     }
 
     /// The socket of `id` failed: `onError(id)` when the guest exports it. `onClose` follows.
@@ -236,6 +252,12 @@ impl Executor {
             _ => return,
         }
         self.optional_event(id, |live| live.on_drain.as_ref());
+    }
+
+    /// The outbound connection `id` (dialed by the guest) is established: `onConnect(id)` when
+    /// the guest exports it.
+    pub fn connected(&mut self, id: u32) {
+        self.optional_event(id, |live| live.on_connect.as_ref());
     }
 
     /// The socket of `id` is gone: `onClose(id)`, the last event of the connection. Ids this
@@ -314,9 +336,11 @@ impl Executor {
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, self.limits) {
+        match instantiate(&self.guest, self.limits, &self.dialer) {
             Ok((store, env, live)) => {
-                self.stats.bytes_out += self.env.as_ref(&self.store).bytes_out;
+                let old = self.env.as_ref(&self.store);
+                self.stats.bytes_out += old.bytes_out;
+                self.stats.dialed += old.dialed;
                 self.store = store;
                 self.env = env;
                 self.live = Some(live);
@@ -433,9 +457,12 @@ fn explain(
 fn instantiate(
     guest: &Guest,
     limits: Limits,
+    dialer: &Dialer,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let env = FunctionEnv::new(&mut store, HostEnv::new(limits));
+    let mut host = HostEnv::new(limits);
+    host.dialer = dialer.clone();
+    let env = FunctionEnv::new(&mut store, host);
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();
     let instance = memcap::watching(&grow, || {
@@ -500,6 +527,7 @@ fn instantiate(
         on_error: maybe!(optional.on_error, "onError"),
         on_end: maybe!(optional.on_end, "onEnd"),
         on_drain: maybe!(optional.on_drain, "onDrain"),
+        on_connect: maybe!(optional.on_connect, "onConnect"),
         alloc,
     };
     if optional.initialize {

@@ -71,13 +71,10 @@ pub fn read_as_string(view: &MemoryView, ptr: u32) -> Result<String, OutOfBounds
     if ptr == 0 {
         return Ok("null".to_string());
     }
+    // The length header is the 4 bytes before `ptr`. Below 4 its address wraps to near 4 GiB,
+    // which no 32-bit memory holds, so the check refuses it and the error names that range.
     let mut header = [0u8; 4];
-    let header_ptr = ptr.checked_sub(4).ok_or(OutOfBounds {
-        ptr,
-        len: 0,
-        memory_size: view.data_size(),
-    })?;
-    read_into(view, header_ptr, &mut header)?;
+    read_into(view, ptr.wrapping_sub(4), &mut header)?;
     let byte_len = u32::from_le_bytes(header);
     let (take, cut) = text_window(byte_len);
     let mut bytes = vec![0u8; take as usize];
@@ -110,6 +107,10 @@ pub fn decode_utf16le(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use wasmer::{Memory, MemoryType, Store};
+
     use super::*;
 
     fn utf16(s: &str) -> Vec<u8> {
@@ -149,5 +150,283 @@ mod tests {
         assert_eq!(text_window(11), (10, false));
         assert_eq!(text_window(MAX_TEXT_BYTES), (MAX_TEXT_BYTES, false));
         assert_eq!(text_window(u32::MAX), (MAX_TEXT_BYTES, true));
+    }
+
+    #[test]
+    fn a_string_pointer_whose_header_lies_before_memory_is_refused_naming_the_header() {
+        let mut store = Store::default();
+        let memory = Memory::new(&mut store, MemoryType::new(1, None, false)).unwrap();
+        let view = memory.view(&store);
+        for ptr in 1..4u32 {
+            let err = read_as_string(&view, ptr).unwrap_err();
+            assert_eq!((err.ptr, err.len), (ptr.wrapping_sub(4), 4));
+            assert!(
+                err.to_string()
+                    .contains("with length 4, outside its memory of 65536 bytes")
+            );
+        }
+    }
+
+    // Property tests: random memory sizes, pointers and lengths, with the edges (0, the end of
+    // memory, u32::MAX, overflow) drawn far more often than chance would.
+
+    /// The documented cap on one guest string, stated independently of `MAX_TEXT_BYTES`.
+    const CAP: u64 = 64 * 1024;
+
+    /// A number drawn relative to an edge: anywhere, near 0, near `end`, or near `max`.
+    #[derive(Clone, Debug)]
+    enum Pick {
+        Any(u64),
+        Low(u64),
+        End(i64),
+        High(u64),
+    }
+
+    impl Pick {
+        /// The value in `0..=max`, placed relative to `end`.
+        fn at(&self, end: u64, max: u64) -> u64 {
+            match *self {
+                Pick::Any(v) => v.checked_rem(max.wrapping_add(1)).unwrap_or(v),
+                Pick::Low(v) => v.min(max),
+                Pick::End(d) => end.saturating_add_signed(d).min(max),
+                Pick::High(d) => max - d.min(max),
+            }
+        }
+    }
+
+    fn pick() -> impl Strategy<Value = Pick> {
+        prop_oneof![
+            any::<u64>().prop_map(Pick::Any),
+            (0u64..16).prop_map(Pick::Low),
+            (-40i64..=40).prop_map(Pick::End),
+            (0u64..40).prop_map(Pick::High),
+        ]
+    }
+
+    fn runner(cases: u32) -> TestRunner {
+        TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    /// Memories of 0, 1 and 2 pages, in one store.
+    fn memories() -> (Store, Vec<Memory>) {
+        let mut store = Store::default();
+        let mems = (0..3)
+            .map(|pages| Memory::new(&mut store, MemoryType::new(pages, None, false)).unwrap())
+            .collect();
+        (store, mems)
+    }
+
+    /// Writes the part of `bytes` placed at `at` that falls inside memory.
+    fn write_clipped(view: &MemoryView, at: u64, bytes: &[u8]) {
+        let size = view.data_size();
+        if at >= size {
+            return;
+        }
+        let n = bytes.len().min((size - at) as usize);
+        view.write(at, &bytes[..n]).unwrap();
+    }
+
+    /// What `read_as_string` must answer, computed straight from the documentation over a copy
+    /// of guest memory.
+    fn model_string(mem: &[u8], ptr: u32) -> Result<String, OutOfBounds> {
+        let size = mem.len() as u64;
+        let oob = |ptr, len| OutOfBounds {
+            ptr,
+            len,
+            memory_size: size,
+        };
+        if ptr == 0 {
+            return Ok("null".into());
+        }
+        let p = ptr as u64;
+        if p < 4 || p > size {
+            return Err(oob(ptr.wrapping_sub(4), 4));
+        }
+        let p = p as usize;
+        let claimed = u32::from_le_bytes(mem[p - 4..p].try_into().unwrap()) as u64;
+        let (take, cut) = if claimed > CAP {
+            (CAP, true)
+        } else {
+            (claimed - claimed % 2, false)
+        };
+        if p as u64 + take > size {
+            return Err(oob(ptr, take));
+        }
+        let units: Vec<u16> = mem[p..p + take as usize]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let mut s = String::from_utf16_lossy(&units);
+        if cut {
+            s.push_str("...(truncated)");
+        }
+        Ok(s)
+    }
+
+    #[test]
+    fn prop_the_bounds_check_accepts_exactly_the_ranges_inside_memory() {
+        let strategy = (pick(), pick(), pick());
+        runner(20_000)
+            .run(&strategy, |(size, ptr, len)| {
+                let size = size.at(64 * 1024, 1 << 32);
+                let ptr = ptr.at(size, u32::MAX as u64) as u32;
+                let len = len.at(size.saturating_sub(ptr as u64), u64::MAX);
+                let inside = ptr as u128 + len as u128 <= size as u128;
+                match checked_range(ptr, len, size) {
+                    Ok((start, end)) => {
+                        prop_assert!(inside, "accepted {ptr}+{len} in {size}");
+                        prop_assert_eq!((start, end), (ptr as u64, ptr as u64 + len));
+                    }
+                    Err(e) => {
+                        prop_assert!(!inside, "refused {ptr}+{len} in {size}");
+                        let want = OutOfBounds {
+                            ptr,
+                            len,
+                            memory_size: size,
+                        };
+                        prop_assert_eq!(e, want);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn prop_reads_and_writes_of_guest_memory_succeed_exactly_inside_it() {
+        let (store, mems) = memories();
+        let strategy = (0..3usize, pick(), pick(), any::<u8>());
+        runner(1_000)
+            .run(&strategy, |(m, ptr, len, fill)| {
+                let view = mems[m].view(&store);
+                let size = view.data_size();
+                let ptr = ptr.at(size, u32::MAX as u64) as u32;
+                // Lengths stay allocatable: huge ones are the pure check's business (above).
+                let len = len.at(size.saturating_sub(ptr as u64), size + 64) as usize;
+                let inside = ptr as u64 + len as u64 <= size;
+                let before = view.copy_to_vec().unwrap();
+                let data = vec![fill; len];
+                let written = write_from(&view, ptr, &data);
+                let mut back = vec![0u8; len];
+                let read = read_into(&view, ptr, &mut back);
+                prop_assert_eq!(written.is_ok(), inside);
+                prop_assert_eq!(read.is_ok(), inside);
+                if inside {
+                    prop_assert_eq!(&back, &data);
+                } else {
+                    prop_assert!(
+                        view.copy_to_vec().unwrap() == before,
+                        "a refused write changed memory"
+                    );
+                    prop_assert!(
+                        back.iter().all(|&b| b == 0),
+                        "a refused read filled the buffer"
+                    );
+                    let want = OutOfBounds {
+                        ptr,
+                        len: len as u64,
+                        memory_size: size,
+                    };
+                    prop_assert_eq!(written.unwrap_err(), want.clone());
+                    prop_assert_eq!(read.unwrap_err(), want);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// A UTF-16 unit or a whole character: random text, valid or not.
+    fn units() -> impl Strategy<Value = Vec<u16>> {
+        let piece = prop_oneof![
+            (0x20u16..0x7f).prop_map(|u| vec![u]),
+            (0xd800u16..0xe000).prop_map(|u| vec![u]),
+            any::<u16>().prop_map(|u| vec![u]),
+            any::<char>().prop_map(|c| c.encode_utf16(&mut [0; 2]).to_vec()),
+        ];
+        prop::collection::vec(piece, 0..48).prop_map(|v| v.concat())
+    }
+
+    /// The length header of a test string: the body's own length, one more (odd lengths), or
+    /// anything (past the end of memory, near u32::MAX), or around the 64 KiB cap.
+    #[derive(Clone, Debug)]
+    enum Claim {
+        Body,
+        BodyPlusOne,
+        Pick(Pick),
+        Exactly(u64),
+    }
+
+    #[test]
+    fn prop_read_as_string_never_panics_and_answers_as_documented() {
+        let (store, mems) = memories();
+        let claimed = prop_oneof![
+            Just(Claim::Body),
+            Just(Claim::BodyPlusOne),
+            pick().prop_map(Claim::Pick),
+            (CAP - 8..CAP + 8).prop_map(Claim::Exactly),
+        ];
+        let strategy = (
+            0..3usize,
+            pick(),
+            units(),
+            any::<bool>(),
+            claimed,
+            any::<u8>(),
+        );
+        runner(2_000)
+            .run(&strategy, |(m, ptr, units, odd, claimed, fill)| {
+                let view = mems[m].view(&store);
+                let size = view.data_size();
+                let ptr = ptr.at(size, u32::MAX as u64) as u32;
+                let mut body: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+                if odd {
+                    body.push(fill);
+                }
+                let len = match claimed {
+                    Claim::Body => body.len() as u64,
+                    Claim::BodyPlusOne => body.len() as u64 + 1,
+                    Claim::Pick(p) => p.at(size.saturating_sub(ptr as u64), u32::MAX as u64),
+                    Claim::Exactly(n) => n,
+                };
+                if ptr >= 4 {
+                    write_clipped(&view, ptr as u64 - 4, &(len as u32).to_le_bytes());
+                }
+                write_clipped(&view, ptr as u64, &body);
+                let mem = view.copy_to_vec().unwrap();
+                prop_assert_eq!(read_as_string(&view, ptr), model_string(&mem, ptr));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn prop_utf16_decoding_and_the_text_window_never_panic() {
+        let claimed = prop_oneof![
+            any::<u32>(),
+            0u32..8,
+            (CAP as u32 - 4)..(CAP as u32 + 4),
+            (u32::MAX - 4)..=u32::MAX,
+        ];
+        let strategy = (prop::collection::vec(any::<u8>(), 0..96), claimed);
+        runner(5_000)
+            .run(&strategy, |(bytes, claimed)| {
+                let units: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                prop_assert_eq!(decode_utf16le(&bytes), String::from_utf16_lossy(&units));
+                let (take, cut) = text_window(claimed);
+                prop_assert_eq!(cut, claimed as u64 > CAP);
+                prop_assert!(take as u64 <= CAP && take % 2 == 0);
+                if !cut {
+                    prop_assert_eq!(take, claimed & !1);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -25,6 +25,7 @@ use wasmer::{
 
 use crate::abi::Sig;
 use crate::conn::ConnTable;
+use crate::dial::Dialer;
 use crate::failure::{Failure, Kind};
 use crate::guestmem::{OutOfBounds, checked_range, read_as_string, read_into};
 use crate::limits::Limits;
@@ -57,6 +58,10 @@ pub struct HostEnv {
     pub limits: Limits,
     /// Bytes accepted by `Socket.write`.
     pub bytes_out: u64,
+    /// What `Socket.connect` may dial, and the ids it hands out.
+    pub dialer: Dialer,
+    /// Connections dialed with `Socket.connect`.
+    pub dialed: u64,
     timers: HashMap<String, Instant>,
     seed_counter: u64,
 }
@@ -70,6 +75,8 @@ impl HostEnv {
             failure: None,
             limits,
             bytes_out: 0,
+            dialer: Dialer::default(),
+            dialed: 0,
             timers: HashMap::new(),
             seed_counter: 0,
         }
@@ -129,6 +136,7 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("Socket", "close", [I32] -> [], socket_close),
     import!("Socket", "pause", [I32] -> [], socket_pause),
     import!("Socket", "resume", [I32] -> [], socket_resume),
+    import!("Socket", "connect", [I32, I32, I32] -> [I32], socket_connect),
     import!("env", "abort", [I32, I32, I32, I32] -> [], env_abort),
     import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env_trace),
     import!("env", "seed", [] -> [F64], env_seed),
@@ -259,6 +267,48 @@ fn flow(mut ctx: Ctx, op: Op, id: i32) {
     }
 }
 
+/// `Socket.connect(hostPtr: usize, hostLen: u32, port: u32) -> i32`
+///
+/// Dials `host:port` (`hostLen` bytes of UTF-8 at `hostPtr`, copied now; a name, an IPv4
+/// address, or an IPv6 address with or without brackets) when the bridge's `allowConnect`
+/// permits exactly that host and port. Returns the new connection's id (> 0) at once; the host
+/// connects with Node afterwards, then calls `onConnect(id)` once established, or `onError(id)`
+/// and `onClose(id)` if it fails. Until then, `Socket.write` queues (and `end`, `close` work) as
+/// on any connection. The connection belongs to this instance (on worker threads, to this
+/// worker). Negative answers, with nothing dialed and a `'log'` line (level `warn`) naming the
+/// address and the reason: -1 not in `allowConnect`; -2 malformed host or port; -3 this
+/// instance already has `dial::MAX_OUTBOUND` outbound connections, or the bridge ran out of ids.
+/// A host range outside guest memory traps the guest.
+fn socket_connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32, RuntimeError> {
+    let (env, store) = ctx.data_and_store_mut();
+    let Some(memory) = env.memory.clone() else {
+        return Ok(crate::dial::code::BAD_ADDRESS);
+    };
+    let view = memory.view(&store);
+    let (ptr, len) = (ptr as u32, len as u32);
+    if let Err(e) = checked_range(ptr, len as u64, view.data_size()) {
+        return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
+    }
+    // A host name is short; anything longer is refused without copying it.
+    let mut host = vec![0; (len as usize).min(crate::allow::MAX_HOST_LEN + 1)];
+    if let Err(e) = read_into(&view, ptr, &mut host) {
+        return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
+    }
+    match env.dialer.dial(&host, port, env.conns.outbound()) {
+        Ok(dial) => {
+            env.conns.insert_outbound(dial.id);
+            env.out
+                .connect(dial.id, env.dialer.worker, dial.port, &dial.host);
+            env.dialed += 1;
+            Ok(dial.id as i32)
+        }
+        Err(refusal) => {
+            env.out.text(Op::Log, level::WARN, NO_ID, &refusal.message);
+            Ok(refusal.code)
+        }
+    }
+}
+
 /// `env.abort(message: string, file: string, line: u32, column: u32)`: AssemblyScript's `abort`
 /// (failed `assert`, `throw`, index out of range). Stops the guest with a GuestError of kind
 /// `abort` whose message is `message at file:line:column`. The strings are AssemblyScript
@@ -368,13 +418,24 @@ enum Timer {
     End,
 }
 
+impl Timer {
+    /// The import's name, for error messages.
+    fn import(&self) -> &'static str {
+        match self {
+            Timer::Start => "console.time",
+            Timer::Log => "console.timeLog",
+            Timer::End => "console.timeEnd",
+        }
+    }
+}
+
 /// `env.console.time|timeLog|timeEnd(label: string)`: start a timer, or log `label: 1.234ms`
 /// (and, for `timeEnd`, forget it). At most 1024 labels per instance; unknown labels are ignored.
 fn timer(mut ctx: Ctx, what: Timer, ptr: i32) -> Result<(), RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
     let label = match env.text(&store, ptr) {
         Ok(l) => l,
-        Err(e) => return Err(env.fail(Kind::Trap, format!("console.time: {e}"))),
+        Err(e) => return Err(env.fail(Kind::Trap, format!("{}: {e}", what.import()))),
     };
     let started = match what {
         Timer::Start => {
@@ -428,6 +489,128 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len());
+    }
+
+    /// Instantiates `wat` with the host imports and a connection table holding `conns`, calls its
+    /// export `run`, and returns the results with what the imports recorded: the failure, and the
+    /// outbox records as `(op, id)`.
+    fn run_wat(wat: &str, conns: &[u32]) -> (Vec<i32>, Option<Failure>, Vec<(u8, u32)>) {
+        let mut store = Store::default();
+        let env = FunctionEnv::new(&mut store, HostEnv::new(Limits::new(65536)));
+        let imports = build(&mut store, &env);
+        let module = wasmer::Module::new(&store, wat).unwrap();
+        let instance = wasmer::Instance::new(&mut store, &module, &imports).unwrap();
+        let memory = instance.exports.get_memory("memory").unwrap().clone();
+        let host = env.as_mut(&mut store);
+        host.memory = Some(memory);
+        conns.iter().for_each(|&id| host.conns.insert(id));
+        let run = instance.exports.get_function("run").unwrap();
+        let results = match run.call(&mut store, &[]) {
+            Ok(values) => values.iter().map(|v| v.unwrap_i32()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let host = env.as_mut(&mut store);
+        let mut records = Vec::new();
+        let bytes = host.out.bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let word = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+            records.push((bytes[at], word(at + 4)));
+            at += crate::outbox::HEADER + word(at + 8) as usize;
+        }
+        (results, host.failure.take(), records)
+    }
+
+    #[test]
+    fn every_string_import_names_itself_when_the_guest_passes_a_bad_pointer() {
+        let calls = [
+            ("console.log", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.info", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.warn", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.error", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.debug", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.time", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.timeLog", "(call $f (i32.const -1))", "(param i32)"),
+            ("console.timeEnd", "(call $f (i32.const -1))", "(param i32)"),
+            (
+                "console.assert",
+                "(call $f (i32.const 0) (i32.const -1))",
+                "(param i32 i32)",
+            ),
+            (
+                "trace",
+                "(call $f (i32.const -1) (i32.const 0) (f64.const 0) (f64.const 0) \
+                 (f64.const 0) (f64.const 0) (f64.const 0))",
+                "(param i32 i32 f64 f64 f64 f64 f64)",
+            ),
+        ];
+        for (name, call, sig) in calls {
+            let wat = format!(
+                r#"(module (import "env" "{name}" (func $f {sig})) (memory (export "memory") 1)
+                   (func (export "run") {call}))"#
+            );
+            let (_, failure, records) = run_wat(&wat, &[]);
+            let failure = failure.unwrap_or_else(|| panic!("{name} did not stop the guest"));
+            assert_eq!(failure.kind, Kind::Trap, "{name}");
+            assert_eq!(
+                failure.message,
+                format!(
+                    "{name}: guest passed pointer 4294967291 with length 4, outside its memory \
+                     of 65536 bytes"
+                )
+            );
+            assert!(records.is_empty(), "{name}: {records:?}");
+        }
+    }
+
+    #[test]
+    fn socket_imports_answer_unknown_and_closed_ids_as_documented() {
+        let wat = r#"(module
+            (import "Socket" "write" (func $write (param i32 i32 i32) (result i32)))
+            (import "Socket" "end" (func $end (param i32)))
+            (import "Socket" "close" (func $close (param i32)))
+            (import "Socket" "pause" (func $pause (param i32)))
+            (import "Socket" "resume" (func $resume (param i32)))
+            (memory (export "memory") 1)
+            (func (export "run") (result i32 i32 i32 i32 i32)
+              (call $end (i32.const 9)) (call $close (i32.const 9))
+              (call $pause (i32.const 9)) (call $resume (i32.const 9))
+              (call $write (i32.const 9) (i32.const 0) (i32.const 4))
+              (call $write (i32.const 7) (i32.const 65536) (i32.const 0))
+              (call $write (i32.const -1) (i32.const 65536) (i32.const 0))
+              (call $close (i32.const 7))
+              (call $write (i32.const 7) (i32.const 0) (i32.const 4))
+              (call $close (i32.const 7)) (call $end (i32.const 7))
+              (call $pause (i32.const 7)) (call $resume (i32.const 7))
+              (call $write (i32.const 7) (i32.const 0) (i32.const 0))))"#;
+        let (results, failure, records) = run_wat(wat, &[7]);
+        assert_eq!(failure, None);
+        assert_eq!(results, vec![0, 1, 0, 0, 0]);
+        assert_eq!(records, vec![(Op::Close as u8, 7)]);
+    }
+
+    #[test]
+    fn a_bad_write_range_traps_even_for_an_unknown_or_closed_id() {
+        for id in ["9", "-1", "7"] {
+            let wat = format!(
+                r#"(module
+                (import "Socket" "write" (func $write (param i32 i32 i32) (result i32)))
+                (import "Socket" "close" (func $close (param i32)))
+                (memory (export "memory") 1)
+                (func (export "run") (result i32)
+                  (call $close (i32.const 7))
+                  (call $write (i32.const {id}) (i32.const -16) (i32.const 32))))"#
+            );
+            let (results, failure, _) = run_wat(&wat, &[7]);
+            assert!(results.is_empty());
+            let failure = failure.expect("the write must stop the guest");
+            assert_eq!(failure.kind, Kind::Trap);
+            assert_eq!(
+                failure.message,
+                "Socket.write: guest passed pointer 4294967280 with length 32, outside its \
+                 memory of 65536 bytes"
+            );
+        }
     }
 
     #[test]

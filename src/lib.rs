@@ -4,13 +4,16 @@
 //! no napi types (so `cargo test --no-default-features` tests them without Node).
 
 pub mod abi;
+pub mod allow;
 pub mod bridge;
 pub mod cache;
 pub mod conn;
+pub mod dial;
 pub mod executor;
 pub mod failure;
 pub mod guest;
 pub mod guestmem;
+pub mod ids;
 pub mod imports;
 pub mod limits;
 pub mod memcap;
@@ -27,6 +30,7 @@ mod glue {
     use napi::threadsafe_function::ThreadsafeFunctionCallMode;
     use napi_derive::napi;
 
+    use crate::allow::Allowlist;
     use crate::bridge::Bridge;
     use crate::cache;
     use crate::guest::{self, Guest};
@@ -169,6 +173,16 @@ mod glue {
         Load::new(name, options).run(bytes)
     }
 
+    fn invalid_arg(message: String) -> Error {
+        Error::new(Status::InvalidArg, message)
+    }
+
+    /// Checks `allowConnect` entries; throws a message naming the first bad one.
+    #[napi]
+    pub fn check_allow_connect(entries: Vec<String>) -> Result<()> {
+        Allowlist::parse(&entries).map(|_| ()).map_err(invalid_arg)
+    }
+
     #[napi(object)]
     pub struct NativeStats {
         pub accepted: f64,
@@ -178,6 +192,7 @@ mod glue {
         pub events: f64,
         pub traps: f64,
         pub restarts: f64,
+        pub dialed: f64,
         pub instances: u32,
     }
 
@@ -235,7 +250,9 @@ mod glue {
             high_water_mark: u32,
             threads: u32,
             on_output: Option<Function<'_, Buffer, ()>>,
+            allow_connect: Vec<String>,
         ) -> Result<Self> {
+            let allow = Allowlist::parse(&allow_connect).map_err(invalid_arg)?;
             let sink: Option<Sink> = match on_output {
                 Some(f) => {
                     let tsfn = f
@@ -250,7 +267,7 @@ mod glue {
                 None => None,
             };
             let limits = Limits::new(high_water_mark as usize);
-            Bridge::new(guest.inner.clone(), limits, threads as usize, sink)
+            Bridge::new(guest.inner.clone(), limits, threads as usize, sink, allow)
                 .map(|inner| NativeBridge { inner })
                 .map_err(|f| {
                     Error::from_reason(format!(
@@ -266,6 +283,19 @@ mod glue {
             self.inner
                 .with_output(|bytes| BufferSlice::copy_from(env, bytes))
                 .transpose()
+        }
+
+        /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.
+        #[napi]
+        pub fn adopt(&mut self, id: u32, worker: u32) {
+            self.inner.adopt(id, worker as u8);
+        }
+
+        /// The outbound connection `id` is established: onConnect.
+        #[napi]
+        pub fn connected<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
+            self.inner.connected(id);
+            self.out(env)
         }
 
         /// Registers a connection and runs onConnection; returns its id, or null when ids ran out.
@@ -347,6 +377,7 @@ mod glue {
                 events: s.events as f64,
                 traps: s.traps as f64,
                 restarts: s.restarts as f64,
+                dialed: s.dialed as f64,
                 instances: self.inner.instances() as u32,
             }
         }

@@ -10,8 +10,8 @@
 //!
 //! ```text
 //! offset 0  u8   op      (Op)
-//! offset 1  u8   sub     (log level or error kind, else 0)
-//! offset 2  u16  0
+//! offset 1  u8   sub     (log level, error kind, or the dialing worker of a Connect; else 0)
+//! offset 2  u16  arg     (the port of a Connect; else 0)
 //! offset 4  u32  id      (connection id; NO_ID when none)
 //! offset 8  u32  len     (payload bytes that follow)
 //! offset 12 [len] payload (written bytes, or UTF-8 text)
@@ -48,6 +48,9 @@ pub enum Op {
     /// Threaded mode: the guest consumed `u32` payload bytes of this connection's input, so JS
     /// may read more from the socket.
     Ack = 9,
+    /// The guest dialed a new connection with this id (`Socket.connect`): `sub` is the worker
+    /// that owns it, the u16 at offset 2 the port, the payload the host (UTF-8).
+    Connect = 10,
 }
 
 impl Op {
@@ -63,6 +66,7 @@ impl Op {
             7 => Op::Error,
             8 => Op::WantDrain,
             9 => Op::Ack,
+            10 => Op::Connect,
             _ => return None,
         })
     }
@@ -145,6 +149,14 @@ impl Outbox {
     pub fn ack(&mut self, id: u32, bytes: u32) {
         self.header(Op::Ack, 0, id, 4);
         self.buf.extend_from_slice(&bytes.to_le_bytes());
+        self.last_write = None;
+    }
+
+    /// Appends a `Connect` of new connection `id` to `host:port`, owned by `worker`.
+    pub fn connect(&mut self, id: u32, worker: u8, port: u16, host: &str) {
+        let at = self.header(Op::Connect, worker, id, host.len());
+        self.buf[at + 2..at + 4].copy_from_slice(&port.to_le_bytes());
+        self.buf.extend_from_slice(host.as_bytes());
         self.last_write = None;
     }
 
@@ -271,5 +283,18 @@ mod tests {
         let b = o.take();
         assert!(decode(&b[..b.len() - 1]).is_none());
         assert!(decode(&b[..5]).is_none());
+    }
+
+    #[test]
+    fn a_connect_record_carries_worker_port_and_host() {
+        let mut o = Outbox::default();
+        o.connect(42, 3, 8080, "127.0.0.1");
+        let b = o.bytes();
+        assert_eq!(b[0], Op::Connect as u8);
+        assert_eq!(b[1], 3);
+        assert_eq!(u16::from_le_bytes([b[2], b[3]]), 8080);
+        let records = decode(b).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!((records[0].id, records[0].payload), (42, &b"127.0.0.1"[..]));
     }
 }

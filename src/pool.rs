@@ -14,6 +14,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
+use crate::dial::Dialer;
 use crate::executor::{Executor, Stats};
 use crate::failure::{Failure, Kind};
 use crate::guest::Guest;
@@ -35,6 +36,8 @@ pub enum Event {
     End(u32, bool),
     Error(u32),
     Drain(u32, usize),
+    /// An outbound connection the guest dialed is established.
+    Connected(u32),
     Close(u32),
     Stop,
 }
@@ -55,7 +58,14 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `n` workers and waits until each has instantiated its guest.
-    pub fn new(guest: Arc<Guest>, limits: Limits, n: usize, sink: Sink) -> Result<Pool, Failure> {
+    /// Worker `i` dials as worker `i` (its `Connect` records say so, for `adopt`).
+    pub fn new(
+        guest: Arc<Guest>,
+        limits: Limits,
+        n: usize,
+        sink: Sink,
+        dialer: Dialer,
+    ) -> Result<Pool, Failure> {
         let mut workers = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
@@ -64,10 +74,12 @@ impl Pool {
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
             let stats = Arc::new(Mutex::new(Stats::default()));
             let (g, s, st) = (guest.clone(), sink.clone(), stats.clone());
+            // MAX_THREADS (256, js/index.js) keeps every index within a u8.
+            let d = dialer.for_worker(i as u8);
             let spawned = thread::Builder::new()
                 .name(format!("wsb-worker-{i}"))
                 .stack_size(WORKER_STACK)
-                .spawn(move || match Executor::new(g, limits) {
+                .spawn(move || match Executor::new(g, limits, d) {
                     Ok(exec) => {
                         let _ = ready_tx.send(Ok(()));
                         run(exec, rx, s, st);
@@ -120,6 +132,14 @@ impl Pool {
         let _ = w.tx.send(Event::Open(id));
     }
 
+    /// Routes connection `id`, which worker `worker`'s guest dialed, to that worker.
+    pub fn adopt(&mut self, id: u32, worker: usize) {
+        if let Some(w) = self.workers.get_mut(worker) {
+            w.load += 1;
+            self.route.insert(id, worker);
+        }
+    }
+
     /// Sends an event to the worker that owns its connection; events for unknown ids are dropped.
     pub fn send(&mut self, id: u32, event: Event) {
         let closing = matches!(event, Event::Close(_));
@@ -149,6 +169,7 @@ impl Pool {
             total.events += s.events;
             total.traps += s.traps;
             total.restarts += s.restarts;
+            total.dialed += s.dialed;
         }
         total
     }
@@ -203,6 +224,7 @@ fn handle(exec: &mut Executor, event: Event) -> bool {
         Event::End(id, half_open) => exec.end(id, half_open),
         Event::Error(id) => exec.error(id),
         Event::Drain(id, queued) => exec.drain(id, queued),
+        Event::Connected(id) => exec.connected(id),
         Event::Close(id) => exec.close(id),
         Event::Stop => return false,
     }

@@ -1,0 +1,291 @@
+'use strict';
+// Resource bounds, measured: 10,000 concurrent idle connections that all still echo, and 10,000
+// guest traps in a row without memory growth. The server runs in its own process
+// (test/scripts/bounds-server.js) so that it is measured alone and each process holds only one
+// end of the 10,000 connections. WSB_VERBOSE=1 prints the figures.
+//
+// (The third bound, a guest that writes far more than it reads, is tested in
+// test/lifecycle.test.js: "destroys a connection whose guest ignores false and keeps writing,
+// with a host GuestError".)
+const assert = require('node:assert/strict');
+const { fork } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { guest, exchange, sendUntilClosed, MODES } = require('./helpers');
+
+const SERVER = path.join(__dirname, 'scripts', 'bounds-server.js');
+const verbose = !!process.env.WSB_VERBOSE;
+const MiB = 1024 * 1024;
+const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** This process's limit on open files, from /proc/self/limits (null where unknown). */
+function fdLimit() {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    const n = (v) => (v === 'unlimited' ? Infinity : Number(v));
+    return m ? { soft: n(m[1]), hard: n(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts bounds-server.js in a child process; resolves once it listens. `report({ gc })` asks it
+ * for { rss, vsize, connections, stats, errors, firstErrors } (after a garbage collection with
+ * gc: the child runs with --expose-gc). `stop()` ends it.
+ */
+async function startServer(guestName, bridgeOptions, { backlog = 511 } = {}) {
+  const child = fork(SERVER, [guest(guestName), JSON.stringify(bridgeOptions), '{}', String(backlog)], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const waiting = [];
+  let exited = null;
+  const exit = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = `the server process exited (code ${code}, signal ${signal})`;
+      for (const w of waiting.splice(0)) w.reject(new Error(exited));
+      resolve();
+    }),
+  );
+  const port = await new Promise((resolve, reject) => {
+    child.on('message', (m) => {
+      if (m.port) resolve(m.port);
+      else if (m.fatal) reject(new Error(`the server process failed: ${m.fatal}`));
+      else if (m.report && waiting.length) waiting.shift().resolve(m.report);
+    });
+    child.on('exit', () => reject(new Error(exited)));
+  });
+  return {
+    port,
+    report({ gc = false } = {}) {
+      if (exited) return Promise.reject(new Error(exited));
+      return new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        child.send(gc ? 'gc' : 'report');
+      });
+    },
+    async stop() {
+      if (!exited) {
+        if (child.connected) child.disconnect();
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10000);
+        await exit;
+        clearTimeout(killer);
+      }
+    },
+  };
+}
+
+/** Polls the server's report until `predicate(report)` holds; returns that report. */
+async function reportWhen(server, predicate, what, ms) {
+  const start = Date.now();
+  for (;;) {
+    const r = await server.report();
+    if (predicate(r)) return r;
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}; last report: ${JSON.stringify(r)}`);
+    await sleep(50);
+  }
+}
+
+function connectOne(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Sends `message` on `socket` and resolves once exactly that came back. */
+function echoOnce(socket, message) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let got = 0;
+    const onData = (d) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= message.length) {
+        cleanup();
+        const back = Buffer.concat(chunks);
+        if (back.equals(message)) resolve();
+        else reject(new Error(`sent ${JSON.stringify(message.toString())}, got ${JSON.stringify(back.toString())}`));
+      }
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error(`closed after ${got} of ${message.length} bytes`));
+    };
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+    };
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.write(message);
+  });
+}
+
+const IDLE_CONNECTIONS = 10000;
+const CONNECT_BATCH = 500;
+const ECHO_BATCH = 2000;
+/** Bytes of server RSS one idle connection may cost. Measured: see the report in the test. */
+const RSS_PER_IDLE_CONNECTION = 32 * 1024;
+
+for (const mode of MODES) {
+  describe(`resource bounds: 10,000 idle connections (${mode.name})`, function () {
+    this.timeout(90000);
+
+    it('holds 10,000 concurrent idle connections, then echoes a unique message on every one of them', async function () {
+      // This process holds the 10,000 client ends, the server process the 10,000 server ends.
+      // Node raises its soft limit on open files to the hard limit at start (both processes are
+      // Node), so only the hard limit can stop us, and only a privileged shell can raise that.
+      const need = IDLE_CONNECTIONS + 500;
+      const limit = fdLimit();
+      if (limit && limit.soft < need) {
+        console.log(
+          `      skipped: this process may open ${limit.soft} files (hard limit ${limit.hard}) and the test needs ${need}; ` +
+            `run mocha from a shell with \`ulimit -n ${need}\` (raising the hard limit needs root or limits.conf).`,
+        );
+        this.skip();
+      }
+      const server = await startServer('echo', mode.options, { backlog: 4096 });
+      const sockets = [];
+      const clientErrors = [];
+      try {
+        // Baseline: the guest compiled, an instance used, one connection served and closed.
+        assert.equal((await exchange(server.port, 'warm')).toString(), 'warm');
+        await reportWhen(server, (r) => r.connections === 0, 'the warm-up connection to close', 10000);
+        const base = await server.report({ gc: true });
+
+        // Open the connections in batches, never far ahead of the server's accept loop, so the
+        // listen backlog (4096, the kernel's somaxconn here) is never overrun.
+        const t0 = Date.now();
+        while (sockets.length < IDLE_CONNECTIONS) {
+          const n = Math.min(CONNECT_BATCH, IDLE_CONNECTIONS - sockets.length);
+          const batch = await Promise.all(Array.from({ length: n }, () => connectOne(server.port)));
+          for (const s of batch) {
+            s.on('error', (e) => clientErrors.push(e.code || e.message));
+            sockets.push(s);
+          }
+          await reportWhen(server, (r) => sockets.length - r.connections <= 2 * CONNECT_BATCH, 'the server to accept', 30000);
+        }
+        const all = await reportWhen(server, (r) => r.connections === IDLE_CONNECTIONS, `${IDLE_CONNECTIONS} attached connections`, 30000);
+        const connectMs = Date.now() - t0;
+
+        // Idle for a moment: nothing may close them.
+        await sleep(1000);
+        const idle = await server.report({ gc: true });
+        assert.equal(idle.connections, IDLE_CONNECTIONS, 'an idle connection was closed');
+        assert.deepEqual(clientErrors, []);
+
+        // Then every one of them echoes a message of its own.
+        const t1 = Date.now();
+        const nonce = crypto.randomBytes(4).toString('hex');
+        for (let from = 0; from < sockets.length; from += ECHO_BATCH) {
+          await Promise.all(
+            sockets.slice(from, from + ECHO_BATCH).map((s, i) => echoOnce(s, Buffer.from(`connection ${from + i} says ${nonce}`))),
+          );
+        }
+        const echoMs = Date.now() - t1;
+        const echoed = await server.report({ gc: true });
+        assert.equal(echoed.connections, IDLE_CONNECTIONS);
+
+        const perConnection = (idle.rss - base.rss) / IDLE_CONNECTIONS;
+        const figures =
+          `server RSS ${mib(base.rss)} before, ${mib(idle.rss)} with ${IDLE_CONNECTIONS} idle connections ` +
+          `(${(perConnection / 1024).toFixed(1)} KiB per connection), ${mib(echoed.rss)} after every one echoed; ` +
+          `connecting took ${connectMs} ms, echoing ${echoMs} ms`;
+        if (verbose) console.log(`      ${figures}`);
+
+        const st = echoed.stats;
+        assert.equal(st.accepted, IDLE_CONNECTIONS + 1, figures);
+        assert.equal(st.traps, 0, figures);
+        assert.equal(all.stats.accepted, IDLE_CONNECTIONS + 1, figures);
+        assert.deepEqual(echoed.firstErrors, [], 'the echo guest must cause no GuestError');
+        assert.ok(perConnection < RSS_PER_IDLE_CONNECTION, `an idle connection costs too much server memory: ${figures}`);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await server
+          .report()
+          .then(() => reportWhen(server, (r) => r.connections === 0, 'every connection to close', 30000))
+          .catch(() => {});
+        await server.stop();
+      }
+      assert.deepEqual(clientErrors, []);
+    });
+  });
+}
+
+const WARM_UP_TRAPS = 500;
+const TRAPS = 10000;
+/**
+ * Bounds on server growth over the 10,000 traps after the warm-up. RSS: a plain Node `net` server
+ * that accepts and destroys 10,000 connections one after the other grows by about 14 MiB here
+ * (its heaps and malloc arenas settling), and the bridge by 15-22 MiB with or without traps; one
+ * guest instance costs about 40 KiB of RSS, so leaking the replaced instances would add hundreds
+ * of MiB. Virtual size: each instance reserves its linear memory (6 GiB with wasmer's defaults
+ * today), so even a handful of leaked instances would show.
+ */
+const TRAP_RSS_GROWTH = 48 * MiB;
+const TRAP_VSIZE_GROWTH = 1024 * MiB;
+
+for (const mode of MODES) {
+  describe(`resource bounds: 10,000 traps (${mode.name})`, function () {
+    this.timeout(90000);
+
+    it('survives 10,000 traps in a row, one connection each, without growing server memory, and counts every one', async function () {
+      const server = await startServer('misbehave', mode.options);
+      try {
+        let answered = 0;
+        const trap = async (n) => {
+          for (let i = 0; i < n; i++) {
+            // Each trap closes its connection and replaces the instance: one connection per trap.
+            const { data } = await sendUntilClosed(server.port, 'trap');
+            if (data.length > 0) answered++;
+          }
+        };
+        await trap(WARM_UP_TRAPS);
+        const before = await reportWhen(server, (r) => r.stats.traps === WARM_UP_TRAPS && r.connections === 0, 'the warm-up traps to be counted', 10000);
+        const base = await server.report({ gc: true });
+
+        const t0 = Date.now();
+        await trap(TRAPS);
+        const seconds = (Date.now() - t0) / 1000;
+        const total = WARM_UP_TRAPS + TRAPS;
+        await reportWhen(server, (r) => r.stats.traps === total && r.connections === 0, `stats().traps to reach ${total}`, 10000).catch(() => {});
+        const after = await server.report({ gc: true });
+
+        const figures =
+          `${TRAPS} traps in ${seconds.toFixed(1)} s (${(TRAPS / seconds).toFixed(0)}/s); server RSS ${mib(base.rss)} after ${WARM_UP_TRAPS} ` +
+          `warm-up traps, ${mib(after.rss)} after ${TRAPS} more (${after.rss >= base.rss ? '+' : ''}${mib(after.rss - base.rss)}); ` +
+          `virtual size ${mib(base.vsize)} -> ${mib(after.vsize)}; JS heap used ${mib(base.heapUsed)} -> ${mib(after.heapUsed)}`;
+        if (verbose) console.log(`      ${figures}`);
+
+        assert.equal(answered, 0, 'a trapping guest must send nothing');
+        assert.equal(before.stats.restarts, WARM_UP_TRAPS);
+        const st = after.stats;
+        assert.equal(st.traps, total, `stats().traps: ${JSON.stringify(st)}`);
+        assert.equal(st.restarts, total, `stats().restarts: ${JSON.stringify(st)}`);
+        assert.equal(st.accepted, total);
+        assert.equal(st.closed, total);
+        assert.equal(st.instances, Math.max(1, mode.options.threads));
+        assert.deepEqual(after.errors, { trap: total }, `GuestErrors by kind; first: ${after.firstErrors.join(' | ')}`);
+        assert.match(after.firstErrors[0], /^trap \(connection 1\): .*unreachable/);
+
+        // The server still serves.
+        assert.equal((await exchange(server.port, 'still alive')).toString(), 'still alive');
+
+        assert.ok(after.rss - base.rss < TRAP_RSS_GROWTH, `server RSS grew by more than ${mib(TRAP_RSS_GROWTH)}: ${figures}`);
+        if (base.vsize !== null && after.vsize !== null) {
+          assert.ok(after.vsize - base.vsize < TRAP_VSIZE_GROWTH, `server virtual size grew by more than ${mib(TRAP_VSIZE_GROWTH)}: ${figures}`);
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
