@@ -9,6 +9,7 @@
 //   hash   the CPU-heavy hash guest under pingpong (64-byte lines, 17-byte answers, 50 connections):
 //          v8-wasm, bridge-inline, bridge-threads
 //   fuel   the hash scenario inline, without and with a fuelPerEvent budget (metering's cost)
+//   load   Bridge.load time per guest: no cache, cold cacheDir, cache hit (bench/load-time.js)
 // Reports medians (min..max) of messages/s, round-trip p50/p99 and the server's event-loop delay
 // p99, and the ratio of each server's messages/s to the scenario's baseline.
 const { execFileSync, spawn } = require('node:child_process');
@@ -26,10 +27,10 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--rounds') opts.rounds = Number(argv[++i]);
     else if (argv[i] === '--seconds') opts.seconds = Number(argv[++i]);
-    else if (SCENARIOS[argv[i]]) opts.scenarios.push(argv[i]);
-    else throw new Error(`unknown argument ${argv[i]}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
+    else if (SCENARIOS[argv[i]] || argv[i] === 'load') opts.scenarios.push(argv[i]);
+    else throw new Error(`unknown argument ${argv[i]}; scenarios: ${Object.keys(SCENARIOS).join(', ')}, load`);
   }
-  if (opts.scenarios.length === 0) opts.scenarios = ['echo', 'hash'];
+  if (opts.scenarios.length === 0) opts.scenarios = ['echo', 'hash', 'load'];
   return opts;
 }
 
@@ -68,6 +69,12 @@ async function main() {
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}), node ${process.version}`);
   const all = {};
   for (const name of opts.scenarios) {
+    if (name === 'load') {
+      console.log(`load: Bridge.load in a fresh process, medians of ${Math.max(opts.rounds, 5)} rounds`);
+      all.load = require('./load-time').main(Math.max(opts.rounds, 5));
+      console.log('');
+      continue;
+    }
     const sc = SCENARIOS[name];
     const results = Object.fromEntries(sc.kinds.map((k) => [k, []]));
     for (let r = 0; r < opts.rounds; r++) {
