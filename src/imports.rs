@@ -43,6 +43,9 @@ pub mod level {
 
 /// Most `console.time` labels one instance may have running; later ones are ignored.
 const MAX_TIMERS: usize = 1024;
+/// Longest timer label kept (bytes; longer labels are cut, at a character boundary), so the
+/// timers of one instance hold at most about 1 MiB.
+const MAX_TIMER_LABEL: usize = 1024;
 
 /// The state host imports work on: one per guest instance.
 pub struct HostEnv {
@@ -290,7 +293,15 @@ fn socket_connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32, Ru
         return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
     }
     // A host name is short; anything longer is refused without copying it.
-    let mut host = vec![0; (len as usize).min(crate::allow::MAX_HOST_LEN + 1)];
+    if len as usize > crate::allow::MAX_HOST_LEN {
+        let message = format!(
+            "Socket.connect: the host is {len} bytes long (at most {}); refused",
+            crate::allow::MAX_HOST_LEN
+        );
+        env.out.text(Op::Log, level::WARN, NO_ID, &message);
+        return Ok(crate::dial::code::BAD_ADDRESS);
+    }
+    let mut host = vec![0; len as usize];
     if let Err(e) = read_into(&view, ptr, &mut host) {
         return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
     }
@@ -433,10 +444,17 @@ impl Timer {
 /// (and, for `timeEnd`, forget it). At most 1024 labels per instance; unknown labels are ignored.
 fn timer(mut ctx: Ctx, what: Timer, ptr: i32) -> Result<(), RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
-    let label = match env.text(&store, ptr) {
+    let mut label = match env.text(&store, ptr) {
         Ok(l) => l,
         Err(e) => return Err(env.fail(Kind::Trap, format!("{}: {e}", what.import()))),
     };
+    if label.len() > MAX_TIMER_LABEL {
+        let mut cut = MAX_TIMER_LABEL;
+        while !label.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        label.truncate(cut);
+    }
     let started = match what {
         Timer::Start => {
             if env.timers.len() < MAX_TIMERS {
