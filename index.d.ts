@@ -33,6 +33,12 @@ export interface BridgeOptions {
    */
   fuelPerEvent?: number;
   /**
+   * Outbound addresses a guest may dial with Socket.connect: "host:port", or "host:*" for any
+   * port of that host ("[::1]:port" for IPv6). Hosts match as the guest spells them (ASCII case
+   * ignored), never after resolving. Default: [] (nothing).
+   */
+  allowConnect?: readonly string[];
+  /**
    * Cap on each guest instance's linear memory, in bytes (rounded down to 64 KiB pages; 65536 to
    * 4 GiB). `memory.grow` past it returns -1; a guest that fails after a refused grow is reported
    * as a GuestError of kind 'memory'; a module whose initial memory is larger is refused at load.
@@ -76,6 +82,8 @@ export interface BridgeStats {
   traps: number;
   /** Guest instances replaced after a failure. */
   restarts: number;
+  /** Outbound connections the guests dialed with Socket.connect (`closed` counts them too). */
+  dialed: number;
   /** Guest instances running. */
   instances: number;
 }

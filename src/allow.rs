@@ -99,7 +99,11 @@ pub fn check_address(host: &str, port: i32) -> Result<u16, BadAddress> {
     )?;
     match u16::try_from(port) {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(BadAddress(format!("port {port} is not 1 to 65535"))),
+        // The SDK passes a u32: show what the guest meant, not its i32 bits.
+        _ => Err(BadAddress(format!(
+            "port {} is not 1 to 65535",
+            port as u32
+        ))),
     }
 }
 

@@ -84,7 +84,7 @@ impl Dialer {
         let port = match allow::check_address(host, port) {
             Ok(port) => port,
             Err(BadAddress(why)) => {
-                let shown = allow::show(&host.escape_debug().to_string(), port);
+                let shown = allow::show(&host.escape_debug().to_string(), port as u32);
                 return refuse(code::BAD_ADDRESS, format!("{shown}: {why}; refused"));
             }
         };
