@@ -459,7 +459,7 @@ for (const mode of MODES) {
     const refusals = [
       ['a host that allowConnect does not list', dial(0, 0, 80, 'example.com'), -1, /^Socket\.connect: example\.com:80 is not in allowConnect; refused/],
       ['a host of exactly 253 bytes that allowConnect does not list', dial(60000, 253, 80), -1, /is not in allowConnect; refused/],
-      ['port -1', dial(0, 0, 0xffffffff, 'example.com'), -2, /: port -1 is not 1 to 65535; refused$/],
+      ['port -1 (shown as the u32 the guest meant)', dial(0, 0, 0xffffffff, 'example.com'), -2, /example\.com:4294967295: port 4294967295 is not 1 to 65535; refused$/],
       ['port 0', dial(0, 0, 0, 'example.com'), -2, /: port 0 is not 1 to 65535; refused$/],
       ['port 70000', dial(0, 0, 70000, 'example.com'), -2, /: port 70000 is not 1 to 65535; refused$/],
       ['an empty host exactly at the end of memory', dial(65536, 0, 80), -2, /^Socket\.connect: :80: the host is empty; refused$/],
