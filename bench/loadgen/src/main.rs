@@ -118,6 +118,32 @@ fn pct(sorted: &[u32], p: f64) -> u32 {
     }
 }
 
+/// Releases workers waiting on `barrier`, waits for them, and prints how many round trips they
+/// timed (`count`), the rate (`rate`) and the latency percentiles as one JSON line.
+fn timed_run(
+    barrier: &Barrier,
+    workers: Vec<thread::JoinHandle<Result<Vec<u32>, String>>>,
+    count: &str,
+    rate: &str,
+) -> Vec<String> {
+    barrier.wait();
+    let start = Instant::now();
+    let (lats, errors) = join_all(workers);
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut all: Vec<u32> = lats.into_iter().flatten().collect();
+    all.sort_unstable();
+    println!(
+        "{{\"{count}\":{},\"seconds\":{:.3},\"{rate}\":{:.0},\"p50us\":{},\"p99us\":{},\"errors\":{}}}",
+        all.len(),
+        elapsed,
+        all.len() as f64 / elapsed,
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        errors.len()
+    );
+    errors
+}
+
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
 }
@@ -166,22 +192,7 @@ fn pingpong(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
             })
         })
         .collect();
-    barrier.wait();
-    let start = Instant::now();
-    let (lats, errors) = join_all(workers);
-    let elapsed = start.elapsed().as_secs_f64();
-    let mut all: Vec<u32> = lats.into_iter().flatten().collect();
-    all.sort_unstable();
-    println!(
-        "{{\"messages\":{},\"seconds\":{:.3},\"msgsPerSec\":{:.0},\"p50us\":{},\"p99us\":{},\"errors\":{}}}",
-        all.len(),
-        elapsed,
-        all.len() as f64 / elapsed,
-        pct(&all, 0.5),
-        pct(&all, 0.99),
-        errors.len()
-    );
-    errors
+    timed_run(&barrier, workers, "messages", "msgsPerSec")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,22 +431,7 @@ fn churn(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
             })
         })
         .collect();
-    barrier.wait();
-    let start = Instant::now();
-    let (lats, errors) = join_all(workers);
-    let elapsed = start.elapsed().as_secs_f64();
-    let mut all: Vec<u32> = lats.into_iter().flatten().collect();
-    all.sort_unstable();
-    println!(
-        "{{\"connections\":{},\"seconds\":{:.3},\"connsPerSec\":{:.0},\"p50us\":{},\"p99us\":{},\"errors\":{}}}",
-        all.len(),
-        elapsed,
-        all.len() as f64 / elapsed,
-        pct(&all, 0.5),
-        pct(&all, 0.99),
-        errors.len()
-    );
-    errors
+    timed_run(&barrier, workers, "connections", "connsPerSec")
 }
 
 // ---------------------------------------------------------------------------------------------
