@@ -155,6 +155,54 @@ export class ByteQueue {
 }
 
 /**
+ * What LineReader and LengthPrefixedReader share: the bytes received and not yet returned, the
+ * current line or frame, and the failed state a limit puts the reader in.
+ */
+export class FramedReader {
+  protected queue: ByteQueue = new ByteQueue();
+  protected current: ArrayBuffer = new ArrayBuffer(0);
+  protected problem: string = "";
+
+  /** Adds received bytes: an ArrayBuffer, a Uint8Array or a string. Ignored once failed. */
+  push<T>(data: T): void {
+    if (this.problem.length == 0) this.queue.push<T>(data);
+  }
+
+  /** Adds `len` bytes of guest memory starting at `ptr`. Ignored once failed. */
+  pushBytes(ptr: usize, len: i32): void {
+    if (this.problem.length == 0) this.queue.pushBytes(ptr, len);
+  }
+
+  /** Bytes received and not yet returned (a LengthPrefixedReader counts prefixes too). */
+  get buffered(): i32 {
+    return this.queue.length;
+  }
+
+  /** True once the input broke the reader's limit. */
+  get failed(): bool {
+    return this.problem.length != 0;
+  }
+
+  /** Why the reader failed ("" when it has not). */
+  get error(): string {
+    return this.problem;
+  }
+
+  /** Forgets buffered bytes and any failure, as for a new connection. */
+  reset(): void {
+    this.queue.clear();
+    this.current = new ArrayBuffer(0);
+    this.problem = "";
+  }
+
+  /** Enters the failed state: keeps `why` and drops what is buffered. */
+  protected fail(why: string): void {
+    this.problem = why;
+    this.queue.clear();
+  }
+}
+
+/**
  * Splits a byte stream into lines. A line ends with "\n"; a "\r" just before the "\n" is removed
  * too, so "\r\n" and "\n" endings both work. A "\r" anywhere else stays in the line.
  *
@@ -168,24 +216,13 @@ export class ByteQueue {
  * maxLineLength + 2 bytes of an unfinished line are kept between pushes (plus the bytes of the
  * latest push when next() has not run yet).
  */
-export class LineReader {
-  private queue: ByteQueue = new ByteQueue();
+export class LineReader extends FramedReader {
   /** Leading bytes of the queue already searched for "\n" without finding one. */
   private scanned: i32 = 0;
-  private current: ArrayBuffer = new ArrayBuffer(0);
-  private problem: string = "";
 
   /** @param maxLineLength longest line accepted, in bytes, without its "\r\n" or "\n" (default 64 KiB). */
-  constructor(public readonly maxLineLength: i32 = 65536) {}
-
-  /** Adds received bytes: an ArrayBuffer, a Uint8Array or a string. Ignored once failed. */
-  push<T>(data: T): void {
-    if (this.problem.length == 0) this.queue.push<T>(data);
-  }
-
-  /** Adds `len` bytes of guest memory starting at `ptr`. Ignored once failed. */
-  pushBytes(ptr: usize, len: i32): void {
-    if (this.problem.length == 0) this.queue.pushBytes(ptr, len);
+  constructor(public readonly maxLineLength: i32 = 65536) {
+    super();
   }
 
   /**
@@ -199,13 +236,13 @@ export class LineReader {
     if (nl < 0) {
       this.scanned = q.length;
       // Whatever follows, this line will be longer than the limit (one byte may be a "\r").
-      if (<i64>q.length > <i64>this.maxLineLength + 1) this.fail();
+      if (<i64>q.length > <i64>this.maxLineLength + 1) this.tooLong();
       return false;
     }
     let len = nl;
     if (len > 0 && q.at(len - 1) == CR) len--;
     if (len > this.maxLineLength) {
-      this.fail();
+      this.tooLong();
       return false;
     }
     this.current = q.copy(0, len);
@@ -225,7 +262,7 @@ export class LineReader {
     const len = q.length;
     if (len == 0) return false;
     if (len > this.maxLineLength) {
-      this.fail();
+      this.tooLong();
       return false;
     }
     this.current = q.take(len);
@@ -243,32 +280,13 @@ export class LineReader {
     return this.current;
   }
 
-  /** Bytes received and not yet returned as a line. */
-  get buffered(): i32 {
-    return this.queue.length;
-  }
-
-  /** True once a line went over maxLineLength. */
-  get failed(): bool {
-    return this.problem.length != 0;
-  }
-
-  /** Why the reader failed ("" when it has not). */
-  get error(): string {
-    return this.problem;
-  }
-
-  /** Forgets buffered bytes and any failure, as for a new connection. */
   reset(): void {
-    this.queue.clear();
+    super.reset();
     this.scanned = 0;
-    this.current = new ArrayBuffer(0);
-    this.problem = "";
   }
 
-  private fail(): void {
-    this.problem = "line longer than " + this.maxLineLength.toString() + " bytes";
-    this.queue.clear();
+  private tooLong(): void {
+    this.fail("line longer than " + this.maxLineLength.toString() + " bytes");
     this.scanned = 0;
   }
 }
@@ -288,16 +306,13 @@ export class LineReader {
  * bytes are dropped and later pushes are ignored, until reset(). So at most one frame
  * (maxFrameSize + prefixSize bytes) is buffered, plus the bytes of the latest push.
  */
-export class LengthPrefixedReader {
-  private queue: ByteQueue = new ByteQueue();
-  private current: ArrayBuffer = new ArrayBuffer(0);
-  private problem: string = "";
-
+export class LengthPrefixedReader extends FramedReader {
   /**
    * @param prefixSize 2 (u16 big-endian) or 4 (u32 big-endian); anything else throws.
    * @param maxFrameSize largest frame accepted, in bytes, not counting the prefix (default 1 MiB).
    */
   constructor(public readonly prefixSize: i32 = 2, public readonly maxFrameSize: u32 = 1 << 20) {
+    super();
     if (prefixSize != 2 && prefixSize != 4) {
       throw new RangeError("LengthPrefixedReader prefixSize must be 2 or 4");
     }
@@ -313,16 +328,6 @@ export class LengthPrefixedReader {
     return new LengthPrefixedReader(4, maxFrameSize);
   }
 
-  /** Adds received bytes: an ArrayBuffer, a Uint8Array or a string. Ignored once failed. */
-  push<T>(data: T): void {
-    if (this.problem.length == 0) this.queue.push<T>(data);
-  }
-
-  /** Adds `len` bytes of guest memory starting at `ptr`. Ignored once failed. */
-  pushBytes(ptr: usize, len: i32): void {
-    if (this.problem.length == 0) this.queue.pushBytes(ptr, len);
-  }
-
   /**
    * Moves to the next complete frame: true when one is ready in `frame` / `bytes`, false when
    * more bytes are needed (or the reader failed). Call it in a loop after each push.
@@ -335,9 +340,7 @@ export class LengthPrefixedReader {
     let len: u32 = 0;
     for (let i = 0; i < p; i++) len = (len << 8) | <u32>q.at(i);
     if (len > this.maxFrameSize) {
-      this.problem = "frame too large: " + len.toString() + " bytes, the limit is " +
-        this.maxFrameSize.toString();
-      q.clear();
+      this.fail("frame too large: " + len.toString() + " bytes, the limit is " + this.maxFrameSize.toString());
       return false;
     }
     if (<u32>(q.length - p) < len) return false;
@@ -354,28 +357,6 @@ export class LengthPrefixedReader {
   /** The current frame as a Uint8Array over `frame`. */
   get bytes(): Uint8Array {
     return Uint8Array.wrap(this.current);
-  }
-
-  /** Bytes received and not yet returned as a frame (prefixes included). */
-  get buffered(): i32 {
-    return this.queue.length;
-  }
-
-  /** True once a prefix announced a frame over maxFrameSize. */
-  get failed(): bool {
-    return this.problem.length != 0;
-  }
-
-  /** Why the reader failed ("" when it has not). */
-  get error(): string {
-    return this.problem;
-  }
-
-  /** Forgets buffered bytes and any failure, as for a new connection. */
-  reset(): void {
-    this.queue.clear();
-    this.current = new ArrayBuffer(0);
-    this.problem = "";
   }
 }
 
