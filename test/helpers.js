@@ -1,5 +1,6 @@
 'use strict';
 // Shared helpers: start a bridge-backed server on 127.0.0.1:0, and small TCP clients.
+const { spawn } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
 const { Bridge, createServer } = require('..');
@@ -117,7 +118,50 @@ function waitFor(predicate, what, ms = 5000) {
   });
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor };
+const TSX = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+/**
+ * Runs `script` (a path from the repository root: a .ts example with tsx, anything else with
+ * node) in a child process, with `env` added to this one's. `output()` is all it printed (stdout
+ * and stderr); `exited` resolves with `{ code, signal, out }` once it is gone; `match(re)`
+ * resolves with the first match of `re` in its output, or rejects with the output if it exits
+ * first. It is SIGKILLed if still running after `killAfter` ms.
+ */
+function runScript(script, { args = [], env = {}, killAfter = 50000 } = {}) {
+  const argv = script.endsWith('.ts') ? [TSX, script, ...args] : [script, ...args];
+  const child = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const watchers = new Set();
+  const collect = (d) => {
+    out += d;
+    for (const w of watchers) w();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const killer = setTimeout(() => child.kill('SIGKILL'), killAfter);
+  const exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, out });
+    }),
+  );
+  const match = (re) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(out);
+        if (m) {
+          watchers.delete(check);
+          resolve(m);
+        }
+      };
+      watchers.add(check);
+      check();
+      exited.then(() => reject(new Error(`${script} exited before printing ${re}:\n${out}`)));
+    });
+  return { child, exited, match, output: () => out };
+}
+
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, runScript };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [

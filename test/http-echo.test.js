@@ -2,10 +2,9 @@
 // The HTTP echo guest (assembly/examples/http-echo.ts, seeds 001 and 004) over real sockets, in
 // every execution mode, and its example server script (examples/http-echo-server.ts).
 const assert = require('node:assert/strict');
-const { execFile, spawn } = require('node:child_process');
+const { execFile } = require('node:child_process');
 const fs = require('node:fs');
-const path = require('node:path');
-const { root, guest, serve, connect, readToClose, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, waitFor, runScript, MODES } = require('./helpers');
 
 const CURL = '/usr/bin/curl';
 
@@ -203,37 +202,15 @@ for (const mode of MODES) {
 describe('examples/http-echo-server.ts', function () {
   it('starts with PORT=0 via tsx, prints its address and the curl line, echoes for curl, and exits on SIGTERM', async function () {
     if (!fs.existsSync(CURL)) this.skip();
-    const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-    const child = spawn(process.execPath, [tsx, 'examples/http-echo-server.ts'], {
-      cwd: root,
-      env: { ...process.env, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 50000);
+    const { child, exited, match } = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
     try {
-      const port = await new Promise((resolve, reject) => {
-        const t = setInterval(() => {
-          const m = /http echo server listening on 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m && /try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/.test(out)) {
-            clearInterval(t);
-            resolve(Number(m[1]));
-          }
-        }, 20);
-        exited.then(() => {
-          clearInterval(t);
-          reject(new Error(`the server exited early:\n${out}`));
-        });
-      });
+      const m = await match(/http echo server listening on 127\.0\.0\.1:(\d+)[^]*try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/);
+      const port = Number(m[1]);
       assert.equal(await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${port}`]), 'echo:WasmEdge');
     } finally {
       child.kill('SIGTERM');
     }
-    const { code, signal } = await exited;
-    clearTimeout(killer);
+    const { code, signal, out } = await exited;
     assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
     assert.equal(code, 0, out);
   });

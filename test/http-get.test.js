@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const http = require('node:http');
 const net = require('node:net');
-const { guest, serve, connect, readToClose, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, waitFor, runScript, MODES } = require('./helpers');
 
 const FILE = 'this is a file that will be served by an HTTP server to a WebAssembly module\n';
 const SLOW_BODY = 'slow body\n';
@@ -336,40 +336,20 @@ for (const mode of MODES) {
 }
 
 describe('examples/http-get-server.ts', function () {
-  const path = require('node:path');
-  const { spawn } = require('node:child_process');
-  const { root } = require('./helpers');
-  const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-
   it('fetches from the allowed upstream for a client line, and exits 0 on SIGTERM', async function () {
     const up = await httpUpstream();
-    const child = spawn(process.execPath, [tsx, 'examples/http-get-server.ts'], {
-      cwd: root,
-      env: { ...process.env, PORT: '0', ALLOW: `127.0.0.1:${up.port}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    let exited = false;
-    const exit = new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        exited = true;
-        resolve({ code, signal });
-      }),
-    );
+    const { child, exited, match, output } = runScript('examples/http-get-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${up.port}` } });
     try {
-      await waitFor(() => exited || /http-get listening on 127\.0\.0\.1:\d+.*\ntry: .*\n/.test(out), 'the server to listen', 30000);
-      assert.ok(!exited, `the server exited early:\n${out}`);
-      const port = Number(/http-get listening on 127\.0\.0\.1:(\d+)/.exec(out)[1]);
+      const port = Number((await match(/http-get listening on 127\.0\.0\.1:(\d+).*\ntry: .*\n/))[1]);
+      const out = output();
       assert.match(out, new RegExp(`allowed upstreams: 127\\.0\\.0\\.1:${up.port}`));
       assert.match(out, new RegExp(`try: printf '127\\.0\\.0\\.1:${up.port}/file\\.txt\\\\n' \\| nc 127\\.0\\.0\\.1 ${port}`));
       const body = await ask(port, `127.0.0.1:${up.port}/file.txt`);
       assert.equal(body.toString(), FILE);
-      await waitFor(() => out.includes(`guest: fetched http://127.0.0.1:${up.port}/file.txt: ${FILE.length} bytes, status 200`), 'the fetched log line');
+      await waitFor(() => output().includes(`guest: fetched http://127.0.0.1:${up.port}/file.txt: ${FILE.length} bytes, status 200`), 'the fetched log line');
     } finally {
       child.kill('SIGTERM');
-      const { code, signal } = await exit;
+      const { code, signal, out } = await exited;
       await up.close();
       assert.equal(signal, null, out);
       assert.equal(code, 0, out);

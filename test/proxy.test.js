@@ -180,42 +180,17 @@ describe('allowConnect option', function () {
 
 describe('examples/proxy-server.ts', function () {
   const fs = require('node:fs');
-  const path = require('node:path');
-  const { spawn, execFile } = require('node:child_process');
-  const { root } = require('./helpers');
-  const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-
-  /** Runs an example script with tsx; resolves with the child and the port its output names. */
-  function start(script, env, pattern) {
-    const child = spawn(process.execPath, [tsx, script], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, out })));
-    const port = new Promise((resolve, reject) => {
-      const t = setInterval(() => {
-        const m = pattern.exec(out);
-        if (m) {
-          clearInterval(t);
-          resolve(Number(m[1]));
-        }
-      }, 20);
-      exited.then(() => {
-        clearInterval(t);
-        reject(new Error(`${script} exited early:\n${out}`));
-      });
-    });
-    return { child, port, exited };
-  }
+  const { execFile } = require('node:child_process');
+  const { runScript } = require('./helpers');
 
   it('tunnels curl through the proxy to the http-echo example, and both exit on SIGTERM', async function () {
     if (!fs.existsSync('/usr/bin/curl')) this.skip();
-    const echo = start('examples/http-echo-server.ts', { PORT: '0' }, /listening on 127\.0\.0\.1:(\d+)/);
+    const echo = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
     let proxy;
     try {
-      const echoPort = await echo.port;
-      proxy = start('examples/proxy-server.ts', { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` }, /proxy listening on 127\.0\.0\.1:(\d+)/);
-      const proxyPort = await proxy.port;
+      const echoPort = Number((await echo.match(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      proxy = runScript('examples/proxy-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` } });
+      const proxyPort = Number((await proxy.match(/proxy listening on 127\.0\.0\.1:(\d+)/))[1]);
       const body = await new Promise((resolve, reject) =>
         execFile('/usr/bin/curl', ['-s', '-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`], (err, stdout) =>
           err ? reject(err) : resolve(stdout),
