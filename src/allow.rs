@@ -12,6 +12,7 @@ pub const MAX_HOST_LEN: usize = 253;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
+    /// Without brackets; compared ignoring ASCII case.
     host: String,
     /// `None`: any port.
     port: Option<u16>,
@@ -49,10 +50,10 @@ impl Allowlist {
 
     /// Whether `host:port` (already checked by `check_address`) is allowed.
     pub fn permits(&self, host: &str, port: u16) -> bool {
-        let host = normal_host(host);
+        let host = unbracket(host);
         self.entries
             .iter()
-            .any(|e| e.host == host && e.port.is_none_or(|p| p == port))
+            .any(|e| e.host.eq_ignore_ascii_case(host) && e.port.is_none_or(|p| p == port))
     }
 }
 
@@ -85,18 +86,14 @@ fn parse_entry(entry: &str) -> Result<Entry, String> {
         },
     };
     Ok(Entry {
-        host: normal_host(inner),
+        host: inner.to_string(),
         port,
     })
 }
 
 /// Checks an address a guest asked for. `port` arrives as a wasm i32.
 pub fn check_address(host: &str, port: i32) -> Result<u16, BadAddress> {
-    check_host(
-        host.strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host),
-    )?;
+    check_host(unbracket(host))?;
     match u16::try_from(port) {
         Ok(p) if p > 0 => Ok(p),
         // The SDK passes a u32: show what the guest meant, not its i32 bits.
@@ -126,12 +123,11 @@ fn check_host(host: &str) -> Result<(), BadAddress> {
     Ok(())
 }
 
-/// The form hosts are compared in: no brackets, ASCII lowercase.
-fn normal_host(host: &str) -> String {
+/// `host` without the brackets of an IPv6 address written `[::1]`.
+pub fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
-        .to_ascii_lowercase()
 }
 
 /// How a refused dial is shown in logs: `[::1]:80` for IPv6, `host:port` otherwise.

@@ -113,13 +113,9 @@ impl Dialer {
                 format!("{shown}: the bridge has used all its connection ids; refused"),
             );
         };
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
         Ok(Dial {
             id,
-            host: host.to_string(),
+            host: allow::unbracket(host).to_string(),
             port,
         })
     }
