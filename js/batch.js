@@ -63,7 +63,6 @@ function apply(buf, conns, host) {
   while (off + HEADER <= n) {
     const op = buf[off];
     const sub = buf[off + 1];
-    const arg = buf.readUInt16LE(off + 2);
     const id = buf.readUInt32LE(off + 4);
     const len = buf.readUInt32LE(off + 8);
     const start = off + HEADER;
@@ -131,8 +130,8 @@ function apply(buf, conns, host) {
         break;
       }
       case OP_CONNECT:
-        // The guest dialed: `sub` is its worker, `arg` the port, the payload the host.
-        host.connect(id, sub, buf.toString('utf8', start, off), arg);
+        // The guest dialed: `sub` is its worker, the u16 at offset 2 the port, the payload the host.
+        host.connect(id, sub, buf.toString('utf8', start, off), buf.readUInt16LE(start - HEADER + 2));
         break;
       case OP_LOG:
         host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
