@@ -217,14 +217,12 @@ impl Executor {
         self.run(id, |live, store| deliver(live, store, &env, id, data));
     }
 
-    /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it. When the
-    /// connection is not `half_open`, Node ends our side too, so from here on writes are refused
-    /// (they return false) rather than failing on the socket.
+    /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it.
     ///
     /// JS keeps every socket half-open at the Node level, so the guest's answers to data that came
-    /// before the FIN still go out (with worker threads they arrive after it). For a connection
-    /// that is not `half_open`, this appends the `End` that closes our side, after whatever the
-    /// guest wrote.
+    /// before the FIN still go out (with worker threads they arrive after it). A connection that
+    /// is not `half_open` is ended here instead: writes from now on are refused (they return
+    /// false), and an `End` record after whatever the guest wrote closes our side.
     pub fn end(&mut self, id: u32, half_open: bool) {
         if !half_open && let Some(conn) = self.env().conns.get_mut(id) {
             conn.ending = true;
