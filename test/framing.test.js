@@ -7,6 +7,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { prng } = require('./prng');
 
 const wasmFile = path.join(__dirname, '..', 'build', 'guests', 'framing-unit.wasm');
 
@@ -31,18 +32,6 @@ function load() {
   memory = instance.exports.memory;
   instance.exports._initialize();
   return { x: instance.exports, str };
-}
-
-/** A small deterministic PRNG, so a failing random split can be replayed. */
-function prng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

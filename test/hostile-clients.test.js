@@ -13,6 +13,7 @@
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { guest, serve, connect, readToClose, exchange, waitFor, MODES } = require('./helpers');
+const { prng } = require('./prng');
 
 const SEED = process.env.WSB_SEED !== undefined ? Number(process.env.WSB_SEED) >>> 0 : crypto.randomInt(2 ** 32);
 const CLIENTS = Number(process.env.WSB_CLIENTS || 200);
@@ -20,18 +21,6 @@ const MAX_MESSAGE = 256 * 1024;
 /** A client that has not finished by then is reported (with its plan) instead of hanging the test. */
 const CLIENT_DEADLINE_MS = 30000;
 const verbose = !!process.env.WSB_VERBOSE;
-
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 32-bit hash of a string (FNV-1a), to derive one independent stream per test and client. */
 function hash(s) {
