@@ -50,18 +50,31 @@ class Conn {
 }
 
 /**
- * Carries out one batch.
+ * Carries out one batch: the first `n` bytes of `buf`.
+ *
+ * `shared`: `buf` is the bridge's shared output buffer, which the next native call overwrites.
+ * Written bytes are then copied out (into Node's pooled Buffers, cheap for small writes) before
+ * they are handed to a socket, and before a record that runs user code (a 'log' or 'error'
+ * listener, which might call into the bridge) the rest of the batch is copied out too.
  * @param {Buffer} buf the batch
+ * @param {number} n its length in bytes
  * @param {Map<number, Conn>} conns open connections by id
  * @param {{ highWaterMark: number, log(line: string, level: string): void,
  *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void,
  *   connect(id: number, worker: number, host: string, port: number): void }} host
+ * @param {boolean} [shared]
  */
-function apply(buf, conns, host) {
+function apply(buf, n, conns, host, shared = false) {
   let off = 0;
-  const n = buf.length;
   while (off + HEADER <= n) {
     const op = buf[off];
+    if (shared && (op === OP_LOG || op === OP_ERROR || op === OP_CONNECT)) {
+      // Log, Error, Connect: user code may run; go on from a private copy of the rest.
+      buf = Buffer.from(buf.subarray(off, n));
+      n = buf.length;
+      off = 0;
+      shared = false;
+    }
     const sub = buf[off + 1];
     const id = buf.readUInt32LE(off + 4);
     const len = buf.readUInt32LE(off + 8);
@@ -72,15 +85,16 @@ function apply(buf, conns, host) {
       if (c === undefined) continue;
       const s = c.socket;
       if (s.destroyed || !s.writable) continue;
+      const data = shared ? Buffer.from(buf.subarray(start, off)) : buf.subarray(start, off);
       if (s.writableLength + len >= host.highWaterMark) {
         // This write reaches the mark: stop reading until the queue falls below it again.
-        s.write(buf.subarray(start, off), c.flushed);
+        s.write(data, c.flushed);
         if (!c.pressured) {
           c.pressured = true;
           if (!c.dialed) s.pause();
         }
       } else {
-        s.write(buf.subarray(start, off));
+        s.write(data);
       }
       continue;
     }

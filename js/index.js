@@ -111,10 +111,16 @@ function readError(path, err) {
 }
 
 const INTERNAL = Symbol('wasm-socket-bridge internal');
+// Inline output batches up to this size come back in the bridge's shared buffer (src/lib.rs);
+// below Buffer.poolSize / 2, copying each write out of it lands in Node's Buffer pool.
+const SHARED_OUTPUT_BYTES = 4096;
 const CLOSE_GRACE_MS = 5000;
 
 class Bridge extends EventEmitter {
   #native;
+  /** The output buffer shared with the addon: inline batches that fit arrive in it. */
+  #shared;
+  #data;
   #conns = new Map();
   #closed = false;
   #closing = null;
@@ -147,18 +153,23 @@ class Bridge extends EventEmitter {
   static #create(compiled, opts) {
     let bridge = null;
     // Threaded mode: workers deliver batches through this callback, on the JS thread.
-    const onOutput = opts.threads > 0 ? (batch) => bridge.#apply(batch) : undefined;
-    bridge = new Bridge(INTERNAL, new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput, opts.allowConnect), opts);
+    const onOutput = opts.threads > 0 ? (out) => batch.apply(out, out.length, bridge.#conns, bridge.#host) : undefined;
+    const shared = Buffer.allocUnsafeSlow(SHARED_OUTPUT_BYTES);
+    const nb = new native.NativeBridge(compiled, opts.highWaterMark, opts.threads, onOutput, opts.allowConnect, shared);
+    bridge = new Bridge(INTERNAL, nb, shared, opts);
     // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
     // or null without cacheDir.
     Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
     return bridge;
   }
 
-  constructor(token, nativeBridge, options) {
+  constructor(token, nativeBridge, shared, options) {
     if (token !== INTERNAL) throw new TypeError('use Bridge.load() or Bridge.loadSync() to make a Bridge');
     super();
     this.#native = nativeBridge;
+    // nb.data as a plain function: the per-message call, without a method call's overhead.
+    this.#data = nativeBridge.dataFunction();
+    this.#shared = shared;
     this.options = Object.freeze({ ...options });
     const hwm = options.highWaterMark;
     this.#host = {
@@ -185,8 +196,14 @@ class Bridge extends EventEmitter {
     setImmediate(() => this.#apply(this.#native.flush()));
   }
 
-  #apply(out) {
-    if (out !== null && out !== undefined) batch.apply(out, this.#conns, this.#host);
+  /** Carries out the inline batch of `n` bytes an event method just returned (0: none). */
+  #apply(n) {
+    if (n === 0) return;
+    if (n <= this.#shared.length) batch.apply(this.#shared, n, this.#conns, this.#host, true);
+    else {
+      const out = this.#native.take();
+      batch.apply(out, out.length, this.#conns, this.#host);
+    }
   }
 
   /** A write made while at the mark was sent: if the queue is below the mark, read again and tell the guest. */
@@ -240,22 +257,23 @@ class Bridge extends EventEmitter {
   /** Routes a socket's events to the guest as connection `id`. */
   #wire(socket, id, dialed = false) {
     const nb = this.#native;
+    const data = this.#data;
     const conns = this.#conns;
     const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn), dialed);
     conns.set(id, c);
     if (this.options.threads > 0) {
       const hwm = this.#host.highWaterMark;
-      socket.on('data', (data) => {
+      socket.on('data', (chunk) => {
         // Stop reading while the worker has a highWaterMark of this connection's input to go.
-        c.inflight += data.length;
+        c.inflight += chunk.length;
         if (c.inflight >= hwm && !c.backlogged) {
           c.backlogged = true;
           socket.pause();
         }
-        nb.data(id, data, socket.writableLength);
+        data(id, chunk, socket.writableLength);
       });
     } else {
-      socket.on('data', (data) => this.#apply(nb.data(id, data, socket.writableLength)));
+      socket.on('data', (chunk) => this.#apply(data(id, chunk, socket.writableLength)));
     }
     // Node must not end our side at the peer's FIN by itself: with worker threads, the guest's
     // answers to the last bytes arrive after it. The guest's End record closes our side instead,

@@ -26,7 +26,7 @@ pub struct Bridge {
 
 impl Bridge {
     /// `threads == 0`: inline; events run in the calling thread and output is read with
-    /// `with_output`. Otherwise `threads` workers; output goes to `sink` (required then).
+    /// `output`. Otherwise `threads` workers; output goes to `sink` (required then).
     /// `allow`: what guests may dial with `Socket.connect`.
     pub fn new(
         guest: Arc<Guest>,
@@ -105,19 +105,20 @@ impl Bridge {
         self.dispatch(id, |e| e.close(id), Event::Close(id));
     }
 
-    /// Inline mode: hands the output batch produced since the last call to `f` (when there is
-    /// one), then empties it. Threaded mode delivers output to the sink instead: `None`.
-    pub fn with_output<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let Mode::Inline(exec) = &mut self.mode else {
-            return None;
-        };
-        let out = exec.output();
-        if out.is_empty() {
-            return None;
+    /// Inline mode: the output batch produced since the last `clear_output` (empty when there is
+    /// none). Threaded mode delivers output to the sink instead: always empty.
+    pub fn output(&self) -> &[u8] {
+        match &self.mode {
+            Mode::Inline(exec) => exec.output(),
+            Mode::Threaded(_) => &[],
         }
-        let r = f(out);
-        exec.clear_output();
-        Some(r)
+    }
+
+    /// Inline mode: empties the output batch once it was handed over.
+    pub fn clear_output(&mut self) {
+        if let Mode::Inline(exec) = &mut self.mode {
+            exec.clear_output();
+        }
     }
 
     pub fn stats(&self) -> Stats {

@@ -11,6 +11,8 @@ pub mod conn;
 pub mod dial;
 pub mod executor;
 pub mod failure;
+#[cfg(feature = "napi")]
+mod fastcall;
 pub mod guest;
 pub mod guestmem;
 pub mod ids;
@@ -21,8 +23,10 @@ pub mod outbox;
 pub mod pool;
 
 #[cfg(feature = "napi")]
-mod glue {
+pub(crate) mod glue {
+    use std::cell::{RefCell, RefMut};
     use std::path::PathBuf;
+    use std::rc::Rc;
     use std::sync::Arc;
     use std::thread::JoinHandle;
 
@@ -234,13 +238,52 @@ mod glue {
         }
     }
 
-    /// A bridge. Inline (`threads` 0): each event method returns the output batch the guest
-    /// produced (src/outbox.rs), or null. Threaded: event methods return null and batches arrive
-    /// through `onOutput`, called on the JS thread; it never keeps the process alive.
+    /// A bridge. Inline (`threads` 0): each event method returns the byte length of the output
+    /// batch the guest produced (src/outbox.rs), 0 for none. A batch that fits the shared output
+    /// buffer (`out`, given by JS at construction) is already copied into it; a larger one stays
+    /// here until `take` returns it as a Buffer of its own. Threaded: event methods return 0 and
+    /// batches arrive through `onOutput`, called on the JS thread; it never keeps the process
+    /// alive.
+    ///
+    /// Why a shared buffer: most batches are a few hundred bytes (one echoed message), and making
+    /// a Buffer for each from native code (a malloc'd backing store, a finalizer, work for V8's
+    /// ArrayBuffer sweeper) cost more than running the guest. JS copies each write's bytes out of
+    /// the shared buffer into Node's pooled Buffers instead.
     #[napi]
     pub struct NativeBridge {
-        inner: Bridge,
+        /// Shared with the fast `data` function (src/fastcall.rs), which holds its own handle.
+        core: Rc<RefCell<Core>>,
     }
+
+    /// What the napi methods and the fast `data` function both act on.
+    pub(crate) struct Core {
+        pub(crate) bridge: Bridge,
+        /// JS's output buffer; holding it keeps it alive and its bytes in place.
+        out: Buffer,
+    }
+
+    impl Core {
+        /// Hands the pending output batch over: copied into the shared buffer when it fits
+        /// (then cleared), else left for `take`. Returns its length, 0 for none. A batch cannot
+        /// reach 4 GiB: the hard cap bounds a connection's queued output far below it.
+        pub(crate) fn out(&mut self) -> u32 {
+            let batch = self.bridge.output();
+            let len = batch.len();
+            if len == 0 {
+                return 0;
+            }
+            if let Some(dst) = self.out.get_mut(..len) {
+                dst.copy_from_slice(batch);
+                self.bridge.clear_output();
+            }
+            len as u32
+        }
+    }
+
+    /// The error for a call made while another holds the bridge: only possible if JS re-entered
+    /// the addon from inside a call, which the glue never does.
+    pub(crate) const BUSY: &std::ffi::CStr =
+        c"wasm-socket-bridge: re-entrant call into a bridge that is busy";
 
     #[napi]
     impl NativeBridge {
@@ -251,6 +294,7 @@ mod glue {
             threads: u32,
             on_output: Option<Function<'_, Buffer, ()>>,
             allow_connect: Vec<String>,
+            out: Buffer,
         ) -> Result<Self> {
             let allow = Allowlist::parse(&allow_connect).map_err(invalid_arg)?;
             let sink: Option<Sink> = match on_output {
@@ -268,7 +312,9 @@ mod glue {
             };
             let limits = Limits::new(high_water_mark as usize);
             Bridge::new(guest.inner.clone(), limits, threads as usize, sink, allow)
-                .map(|inner| NativeBridge { inner })
+                .map(|bridge| NativeBridge {
+                    core: Rc::new(RefCell::new(Core { bridge, out })),
+                })
                 .map_err(|f| {
                     Error::from_reason(format!(
                         "cannot load guest '{}': {}",
@@ -277,99 +323,106 @@ mod glue {
                 })
         }
 
-        /// The guest's output as a JS-owned copy: the outbox keeps its allocation for the next
-        /// event, and V8 accounts for the buffer like any other.
-        fn out<'e>(&mut self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
-            self.inner
-                .with_output(|bytes| BufferSlice::copy_from(env, bytes))
-                .transpose()
+        fn core(&self) -> Result<RefMut<'_, Core>> {
+            self.core
+                .try_borrow_mut()
+                .map_err(|_| Error::from_reason(BUSY.to_string_lossy()))
+        }
+
+        /// Runs `event` on the bridge and hands its output over (`Core::out`).
+        fn event(&self, event: impl FnOnce(&mut Bridge)) -> Result<u32> {
+            let mut core = self.core()?;
+            event(&mut core.bridge);
+            Ok(core.out())
+        }
+
+        /// `data(id, bytes, queued)` as a plain function bound to this bridge: the same as the
+        /// `data` method, without the per-call cost of a class method (src/fastcall.rs).
+        #[napi(ts_return_type = "(id: number, data: Uint8Array, queued: number) => number")]
+        pub fn data_function<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+            crate::fastcall::data_function(env, self.core.clone())
+        }
+
+        /// The pending batch that did not fit the shared buffer, as a Buffer of its own; null
+        /// when there is none.
+        #[napi]
+        pub fn take<'e>(&self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
+            let mut core = self.core()?;
+            let batch = core.bridge.output();
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            let copy = BufferSlice::copy_from(env, batch)?;
+            core.bridge.clear_output();
+            Ok(Some(copy))
         }
 
         /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.
         #[napi]
-        pub fn adopt(&mut self, id: u32, worker: u32) {
-            self.inner.adopt(id, worker as u8);
+        pub fn adopt(&self, id: u32, worker: u32) -> Result<()> {
+            self.core()?.bridge.adopt(id, worker as u8);
+            Ok(())
         }
 
         /// The outbound connection `id` is established: onConnect.
         #[napi]
-        pub fn connected<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.connected(id);
-            self.out(env)
+        pub fn connected(&self, id: u32) -> Result<u32> {
+            self.event(|b| b.connected(id))
         }
 
-        /// Registers a connection and runs onConnection; returns its id, or null when ids ran out.
+        /// Registers a connection and runs onConnection; returns its id, or null when ids ran
+        /// out. Its output is read with `flush`.
         #[napi]
-        pub fn open(&mut self) -> Option<u32> {
-            self.inner.open()
+        pub fn open(&self) -> Result<Option<u32>> {
+            Ok(self.core()?.bridge.open())
         }
 
         #[napi]
-        pub fn data<'e>(
-            &mut self,
-            env: &'e Env,
-            id: u32,
-            data: &[u8],
-            queued: u32,
-        ) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.data(id, data, queued as usize);
-            self.out(env)
+        pub fn data(&self, id: u32, data: &[u8], queued: u32) -> Result<u32> {
+            self.event(|b| b.data(id, data, queued as usize))
         }
 
         /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.
         #[napi]
-        pub fn end<'e>(
-            &mut self,
-            env: &'e Env,
-            id: u32,
-            half_open: bool,
-        ) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.end(id, half_open);
-            self.out(env)
+        pub fn end(&self, id: u32, half_open: bool) -> Result<u32> {
+            self.event(|b| b.end(id, half_open))
         }
 
         #[napi]
-        pub fn error<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.error(id);
-            self.out(env)
+        pub fn error(&self, id: u32) -> Result<u32> {
+            self.event(|b| b.error(id))
         }
 
         #[napi]
-        pub fn drain<'e>(
-            &mut self,
-            env: &'e Env,
-            id: u32,
-            queued: u32,
-        ) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.drain(id, queued as usize);
-            self.out(env)
+        pub fn drain(&self, id: u32, queued: u32) -> Result<u32> {
+            self.event(|b| b.drain(id, queued as usize))
         }
 
         #[napi]
-        pub fn close<'e>(&mut self, env: &'e Env, id: u32) -> Result<Option<BufferSlice<'e>>> {
-            self.inner.close(id);
-            self.out(env)
+        pub fn close(&self, id: u32) -> Result<u32> {
+            self.event(|b| b.close(id))
         }
 
         /// Output produced outside an event method (by open, or a start function's logs).
         #[napi]
-        pub fn flush<'e>(&mut self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
-            self.out(env)
+        pub fn flush(&self) -> Result<u32> {
+            Ok(self.core()?.out())
         }
 
         /// Stops the worker threads after their queued events; `join()` on the result waits for
         /// them. (A separate object, so the pending join never holds a borrow of the bridge.)
         #[napi]
-        pub fn stop(&mut self) -> StoppedWorkers {
-            StoppedWorkers {
-                handles: self.inner.stop(),
-            }
+        pub fn stop(&self) -> Result<StoppedWorkers> {
+            Ok(StoppedWorkers {
+                handles: self.core()?.bridge.stop(),
+            })
         }
 
         #[napi]
-        pub fn stats(&self) -> NativeStats {
-            let s = self.inner.stats();
-            NativeStats {
+        pub fn stats(&self) -> Result<NativeStats> {
+            let core = self.core()?;
+            let s = core.bridge.stats();
+            Ok(NativeStats {
                 accepted: s.accepted as f64,
                 closed: s.closed as f64,
                 bytes_in: s.bytes_in as f64,
@@ -378,8 +431,8 @@ mod glue {
                 traps: s.traps as f64,
                 restarts: s.restarts as f64,
                 dialed: s.dialed as f64,
-                instances: self.inner.instances() as u32,
-            }
+                instances: core.bridge.instances() as u32,
+            })
         }
     }
 }
