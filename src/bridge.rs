@@ -114,6 +114,14 @@ impl Bridge {
         }
     }
 
+    /// Inline mode: takes the output batch, leaving an empty one (threaded: always empty).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        match &mut self.mode {
+            Mode::Inline(exec) => exec.take_output(),
+            Mode::Threaded(_) => Vec::new(),
+        }
+    }
+
     /// Inline mode: empties the output batch once it was handed over.
     pub fn clear_output(&mut self) {
         if let Mode::Inline(exec) = &mut self.mode {

@@ -27,7 +27,7 @@ use crate::abi::Sig;
 use crate::conn::ConnTable;
 use crate::dial::Dialer;
 use crate::failure::{Failure, Kind};
-use crate::guestmem::{OutOfBounds, checked_range, read_as_string, read_into};
+use crate::guestmem::{OutOfBounds, checked_range, guest_bytes, read_as_string, read_into};
 use crate::limits::Limits;
 use crate::outbox::{NO_ID, Op, Outbox};
 
@@ -190,9 +190,10 @@ fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Runtim
         return Ok(0);
     };
     let view = memory.view(&store);
-    if let Err(e) = checked_range(ptr, len as u64, view.data_size()) {
-        return Err(env.fail(Kind::Trap, format!("Socket.write: {e}")));
-    }
+    let data = match guest_bytes(&view, ptr, len as u64) {
+        Ok(data) => data,
+        Err(e) => return Err(env.fail(Kind::Trap, format!("Socket.write: {e}"))),
+    };
     let limits = env.limits;
     let Some(conn) = env.conns.get_mut(id).filter(|c| c.writable()) else {
         return Ok(0);
@@ -215,12 +216,7 @@ fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Runtim
     let newly_full = !below && !conn.want_drain;
     conn.want_drain |= !below;
     if len > 0 {
-        if let Err(e) = env
-            .out
-            .write_with(id, len as usize, |dst| read_into(&view, ptr, dst))
-        {
-            return Err(env.fail(Kind::Trap, format!("Socket.write: {e}")));
-        }
+        env.out.write(id, data);
         env.bytes_out += len as u64;
     }
     if newly_full {

@@ -343,18 +343,13 @@ pub(crate) mod glue {
             crate::fastcall::data_function(env, self.core.clone())
         }
 
-        /// The pending batch that did not fit the shared buffer, as a Buffer of its own; null
-        /// when there is none.
+        /// The pending batch that did not fit the shared buffer, handed over as a Buffer without
+        /// a copy (its allocation goes to JS; the outbox starts a new one); null when there is
+        /// none.
         #[napi]
-        pub fn take<'e>(&self, env: &'e Env) -> Result<Option<BufferSlice<'e>>> {
-            let mut core = self.core()?;
-            let batch = core.bridge.output();
-            if batch.is_empty() {
-                return Ok(None);
-            }
-            let copy = BufferSlice::copy_from(env, batch)?;
-            core.bridge.clear_output();
-            Ok(Some(copy))
+        pub fn take(&self) -> Result<Option<Buffer>> {
+            let batch = self.core()?.bridge.take_output();
+            Ok((!batch.is_empty()).then(|| Buffer::from(batch)))
         }
 
         /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.

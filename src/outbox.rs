@@ -113,30 +113,18 @@ impl Outbox {
         at
     }
 
-    /// Appends `len` bytes for a write to `id`, letting `fill` produce them in place (straight from
-    /// guest memory, with no intermediate buffer). When `fill` fails, nothing is appended.
-    pub fn write_with<E>(
-        &mut self,
-        id: u32,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// Appends `data` as a write to `id` (taken straight from guest memory by the caller),
+    /// merged into the previous record when that is a write to the same connection.
+    pub fn write(&mut self, id: u32, data: &[u8]) {
         let merge = self.last_write.filter(|&at| record_id(&self.buf, at) == id);
-        let start = self.buf.len();
         let header_at = match merge {
             Some(at) => at,
             None => self.header(Op::Write, 0, id, 0),
         };
-        let body = self.buf.len();
-        self.buf.resize(body + len, 0);
-        if let Err(e) = fill(&mut self.buf[body..]) {
-            self.buf.truncate(start);
-            return Err(e);
-        }
+        self.buf.extend_from_slice(data);
         let total = (self.buf.len() - header_at - HEADER) as u32;
         self.buf[header_at + 8..header_at + 12].copy_from_slice(&total.to_le_bytes());
         self.last_write = Some(header_at);
-        Ok(())
     }
 
     /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`, `WantDrain`).
@@ -209,15 +197,6 @@ fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
 mod tests {
     use super::*;
 
-    impl Outbox {
-        fn write(&mut self, id: u32, data: &[u8]) {
-            let _ = self.write_with::<()>(id, data.len(), |dst| {
-                dst.copy_from_slice(data);
-                Ok(())
-            });
-        }
-    }
-
     #[test]
     fn consecutive_writes_to_one_connection_merge_into_one_record() {
         let mut o = Outbox::default();
@@ -242,20 +221,6 @@ mod tests {
         let recs = decode(&o.buf).unwrap();
         let ops: Vec<Op> = recs.iter().map(|r| r.op).collect();
         assert_eq!(ops, vec![Op::Write, Op::End, Op::Write]);
-    }
-
-    #[test]
-    fn a_failed_fill_appends_nothing() {
-        let mut o = Outbox::default();
-        o.write(1, b"keep");
-        let r = o.write_with(1, 10, |_| Err("bad pointer"));
-        assert_eq!(r, Err("bad pointer"));
-        let recs = decode(&o.buf).unwrap();
-        assert_eq!(recs.len(), 1);
-        assert_eq!(recs[0].payload, b"keep");
-        let r = o.write_with(2, 3, |_| Err("bad"));
-        assert!(r.is_err());
-        assert_eq!(decode(&o.buf).unwrap().len(), 1);
     }
 
     #[test]

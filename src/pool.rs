@@ -8,12 +8,14 @@
 //! with the bytes consumed, so JS can bound what is in flight per connection.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
+use crate::conn::IdHasher;
 use crate::dial::Dialer;
 use crate::executor::{Executor, Stats};
 use crate::failure::{Failure, Kind};
@@ -53,7 +55,7 @@ pub struct Pool {
     workers: Vec<Worker>,
     handles: Vec<JoinHandle<()>>,
     /// Which worker owns each open connection.
-    route: HashMap<u32, usize>,
+    route: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
 }
 
 impl Pool {
@@ -98,7 +100,7 @@ impl Pool {
         let mut pool = Pool {
             workers,
             handles,
-            route: HashMap::new(),
+            route: HashMap::default(),
         };
         for r in ready {
             let outcome = r.recv().unwrap_or_else(|_| {
