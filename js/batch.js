@@ -21,8 +21,8 @@ const KINDS = [undefined, 'trap', 'abort', 'fuel', 'memory', 'host'];
 /**
  * One attached connection. Reading from its socket runs unless the guest paused it
  * (`Socket.pause`), its queued output is at the high-water mark (`pressured`; accepted sockets
- * only), or, with worker threads, the bytes sent to the guest and not yet consumed reach the mark
- * (`backlogged`).
+ * only), or, with worker threads, the bytes sent to the guest and not yet consumed reach the
+ * input window, 4 x highWaterMark (`backlogged`).
  *
  * A connection the guest dialed is not paused for its own queued output: what it reads usually
  * feeds another connection (a proxy), and pausing it for its own output would deadlock against
@@ -59,7 +59,7 @@ class Conn {
  * @param {Buffer} buf the batch
  * @param {number} n its length in bytes
  * @param {Map<number, Conn>} conns open connections by id
- * @param {{ highWaterMark: number, log(line: string, level: string): void,
+ * @param {{ highWaterMark: number, inputWindow: number, log(line: string, level: string): void,
  *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void,
  *   connect(id: number, worker: number, host: string, port: number): void }} host
  * @param {boolean} [shared]
@@ -136,7 +136,7 @@ function apply(buf, n, conns, host, shared = false) {
         const c = conns.get(id);
         if (c !== undefined) {
           c.inflight -= buf.readUInt32LE(start);
-          if (c.backlogged && c.inflight < host.highWaterMark) {
+          if (c.backlogged && c.inflight < host.inputWindow) {
             c.backlogged = false;
             c.release();
           }

@@ -174,6 +174,8 @@ class Bridge extends EventEmitter {
     const hwm = options.highWaterMark;
     this.#host = {
       highWaterMark: hwm,
+      // Threaded mode: 4 x highWaterMark (src/limits.rs).
+      inputWindow: nativeBridge.inputWindow,
       log: (line, level) => {
         if (this.listenerCount('log') > 0) this.emit('log', line, level);
         else if (level === 'warn' || level === 'error') console.error(line);
@@ -262,11 +264,11 @@ class Bridge extends EventEmitter {
     const c = new batch.Conn(id, socket, (conn) => this.#flushed(conn), dialed);
     conns.set(id, c);
     if (this.options.threads > 0) {
-      const hwm = this.#host.highWaterMark;
+      const window = this.#host.inputWindow;
       socket.on('data', (chunk) => {
-        // Stop reading while the worker has a highWaterMark of this connection's input to go.
+        // Stop reading while the worker has a full window of this connection's input to go.
         c.inflight += chunk.length;
-        if (c.inflight >= hwm && !c.backlogged) {
+        if (c.inflight >= window && !c.backlogged) {
           c.backlogged = true;
           socket.pause();
         }

@@ -203,9 +203,9 @@ fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Runtim
         conn.closing = true;
         let message = format!(
             "connection {id}: the guest kept writing after Socket.write returned false; \
-             {queued} bytes queued would pass the cap of {} (4 x highWaterMark, at least 256 KiB); \
-             connection destroyed",
-            limits.hard_cap
+             {queued} bytes queued would pass the cap of {} ({}); connection destroyed",
+            limits.hard_cap,
+            limits.hard_cap_rule()
         );
         env.out.text(Op::Error, Kind::Host as u8, id, &message);
         env.out.command(Op::Close, id);

@@ -253,6 +253,7 @@ pub(crate) mod glue {
     pub struct NativeBridge {
         /// Shared with the fast `data` function (src/fastcall.rs), which holds its own handle.
         core: Rc<RefCell<Core>>,
+        input_window: u32,
     }
 
     /// What the napi methods and the fast `data` function both act on.
@@ -310,10 +311,15 @@ pub(crate) mod glue {
                 }
                 None => None,
             };
-            let limits = Limits::new(high_water_mark as usize);
+            let limits = if threads > 0 {
+                Limits::threaded(high_water_mark as usize)
+            } else {
+                Limits::new(high_water_mark as usize)
+            };
             Bridge::new(guest.inner.clone(), limits, threads as usize, sink, allow)
                 .map(|bridge| NativeBridge {
                     core: Rc::new(RefCell::new(Core { bridge, out })),
+                    input_window: limits.input_window as u32,
                 })
                 .map_err(|f| {
                     Error::from_reason(format!(
@@ -350,6 +356,13 @@ pub(crate) mod glue {
         pub fn take(&self) -> Result<Option<Buffer>> {
             let batch = self.core()?.bridge.take_output();
             Ok((!batch.is_empty()).then(|| Buffer::from(batch)))
+        }
+
+        /// Threaded mode: bytes of one connection's input a worker may have to go before JS
+        /// pauses that socket (src/limits.rs); 0 inline.
+        #[napi(getter)]
+        pub fn input_window(&self) -> u32 {
+            self.input_window
         }
 
         /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.

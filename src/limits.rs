@@ -6,6 +6,15 @@ pub const HARD_CAP_FACTOR: usize = 4;
 /// small `highWaterMark`.
 pub const HARD_CAP_MIN: usize = 256 * 1024;
 
+/// With worker threads, JS stops reading a socket while its worker has this many times
+/// `highWaterMark` of the connection's input still to consume (the input window). Several chunks
+/// in flight keep a stream flowing while the worker runs; one (a window of one `highWaterMark`)
+/// halved stream throughput.
+pub const INPUT_WINDOW_FACTOR: usize = 4;
+/// Largest chunk one socket read delivers (libuv reads at most 64 KiB): how far the input in
+/// flight can pass the window before JS pauses the socket.
+pub const MAX_READ: usize = 64 * 1024;
+
 /// Largest `highWaterMark` (JS refuses more): keeps the hard cap, and so any one batch record,
 /// far below the 4 GiB a record length can describe.
 pub const MAX_HIGH_WATER_MARK: usize = 256 << 20;
@@ -19,6 +28,10 @@ pub struct Limits {
     /// A guest that keeps writing past `false` is stopped here: the connection is destroyed and
     /// a GuestError of kind `host` says why.
     pub hard_cap: usize,
+    /// Threaded mode: the input window (0 inline). It is part of the hard cap there: by the time
+    /// JS pauses a socket whose output reached the mark, a window of input (plus one read) is
+    /// already on its way to the worker, and even a guest that honours `false` gets it.
+    pub input_window: usize,
 }
 
 impl Limits {
@@ -28,6 +41,28 @@ impl Limits {
         Limits {
             high_water_mark,
             hard_cap: hard_cap(high_water_mark),
+            input_window: 0,
+        }
+    }
+
+    /// Limits for worker threads: an input window of `INPUT_WINDOW_FACTOR` x `highWaterMark`,
+    /// and a hard cap raised by the window and one read.
+    pub fn threaded(high_water_mark: usize) -> Limits {
+        let base = Limits::new(high_water_mark);
+        let input_window = base.high_water_mark * INPUT_WINDOW_FACTOR;
+        Limits {
+            input_window,
+            hard_cap: base.hard_cap + input_window + MAX_READ,
+            ..base
+        }
+    }
+
+    /// How the hard cap is made, for the message of a connection destroyed at it.
+    pub fn hard_cap_rule(&self) -> &'static str {
+        if self.input_window == 0 {
+            "4 x highWaterMark, at least 256 KiB"
+        } else {
+            "4 x highWaterMark, at least 256 KiB, plus the worker's input window of 4 x highWaterMark and one 64 KiB read"
         }
     }
 }
@@ -50,6 +85,19 @@ mod tests {
         assert_eq!(hard_cap(1 << 20), 4 << 20);
         assert_eq!(hard_cap(1), HARD_CAP_MIN);
         assert_eq!(hard_cap(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn threaded_limits_add_the_input_window_and_one_read_to_the_cap() {
+        let l = Limits::threaded(65536);
+        assert_eq!(l.input_window, 262144);
+        assert_eq!(l.hard_cap, 262144 + 262144 + 65536);
+        assert_eq!(Limits::new(65536).input_window, 0);
+        let max = Limits::threaded(usize::MAX);
+        assert!(
+            max.hard_cap < u32::MAX as usize,
+            "a batch record must still describe it"
+        );
     }
 
     #[test]
