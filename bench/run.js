@@ -21,13 +21,14 @@
 // rust-echo (`wsb-loadgen echo-server`, thread per connection): the load generator's ceiling.
 // Reports medians (min..max) over the rounds and each server's ratio to the scenario's baseline
 // (node-net; v8-wasm for hash; bridge-inline for fuel; for idle, node-net's bytes per connection
-// divided by the server's, so higher is better everywhere). Writes OUT/latest.json and
-// OUT/latest.svg (a bar chart of the ratios) unless --no-save.
+// divided by the server's, so higher is better everywhere). Writes OUT/latest.json,
+// OUT/latest.svg (a bar chart of the ratios) and OUT/latest.md (the table) unless --no-save.
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { renderChart } = require('./chart');
+const { renderMarkdown } = require('./markdown');
 
 const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'wsb-loadgen');
 const WASM_KINDS = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads'];
@@ -357,8 +358,9 @@ async function main() {
     fs.mkdirSync(opts.out, { recursive: true });
     fs.writeFileSync(path.join(opts.out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(path.join(opts.out, 'latest.svg'), renderChart(report));
+    fs.writeFileSync(path.join(opts.out, 'latest.md'), renderMarkdown(report));
     const rel = path.relative(process.cwd(), opts.out);
-    console.log(`wrote ${path.join(rel.startsWith('..') ? opts.out : rel, 'latest.json')} and latest.svg`);
+    console.log(`wrote ${path.join(rel.startsWith('..') ? opts.out : rel, 'latest.json')}, latest.svg and latest.md`);
   }
   return report;
 }

@@ -8,7 +8,9 @@ const { binaryName } = require('../js/platform');
 const root = path.join(__dirname, '..');
 execFileSync('cargo', ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' });
 const lib = process.platform === 'darwin' ? 'libwasm_socket_bridge.dylib' : 'libwasm_socket_bridge.so';
-const from = path.join(root, 'target', 'release', lib);
+// Cargo puts it under CARGO_TARGET_DIR when that is set (a shared target folder), else target/.
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(root, process.env.CARGO_TARGET_DIR) : path.join(root, 'target');
+const from = path.join(targetDir, 'release', lib);
 const to = path.join(root, binaryName());
 // Copy to a temporary name and rename, so a running process never sees a half-written file.
 fs.copyFileSync(from, `${to}.tmp`);
