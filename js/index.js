@@ -204,7 +204,7 @@ class Bridge extends EventEmitter {
     if (n <= this.#shared.length) batch.apply(this.#shared, n, this.#conns, this.#host, true);
     else {
       const out = this.#native.take();
-      batch.apply(out, out.length, this.#conns, this.#host);
+      if (out !== null) batch.apply(out, out.length, this.#conns, this.#host);
     }
   }
 
