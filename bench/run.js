@@ -1,5 +1,5 @@
 'use strict';
-// Benchmarks, side by side and interleaved (A B C A B C ...), each run against a fresh server
+// Benchmarks, side by side and interleaved (A B C, B C A, C A B, ...), each run against a fresh server
 // process, with the Rust load generator (bench/loadgen) in its own process. Never part of npm test.
 //
 //   node bench/run.js [scenario ...] [--rounds 3] [--seconds 5] [--idle-connections 5000]
@@ -340,7 +340,10 @@ async function main() {
     const results = sc.tables.map(() => Object.fromEntries(sc.kinds.map((k) => [k, []])));
     for (let r = 0; r < opts.rounds; r++) {
       for (const [i, table] of sc.tables.entries()) {
-        for (const kind of sc.kinds) {
+        // Rotate the order each round (A B C D, B C D A, ...): no server always runs right after
+        // the same neighbour (its TIME_WAIT sockets, its page cache, a warming CPU).
+        const order = sc.kinds.map((_, j) => sc.kinds[(j + r) % sc.kinds.length]);
+        for (const kind of order) {
           const res = await measure(sc, table, kind, opts);
           results[i][kind].push(res);
           console.log(roundLine(sc, table, kind, r, res));
