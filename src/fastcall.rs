@@ -133,9 +133,7 @@ unsafe extern "C" fn call_data(
         unsafe { std::slice::from_raw_parts(bytes.cast::<u8>(), len) }
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut core = core.try_borrow_mut().ok()?;
-        core.bridge.data(id, input, queued as usize);
-        Some(core.out())
+        Core::event(core, |bridge| bridge.data(id, input, queued as usize))
     }));
     let n = match outcome {
         Ok(Some(n)) => n,

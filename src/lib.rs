@@ -264,6 +264,14 @@ pub(crate) mod glue {
     }
 
     impl Core {
+        /// Runs `event` on the bridge and hands its output over (`out`); `None` when the bridge
+        /// is busy (see `BUSY`).
+        pub(crate) fn event(core: &RefCell<Core>, event: impl FnOnce(&mut Bridge)) -> Option<u32> {
+            let mut core = core.try_borrow_mut().ok()?;
+            event(&mut core.bridge);
+            Some(core.out())
+        }
+
         /// Hands the pending output batch over: copied into the shared buffer when it fits
         /// (then cleared), else left for `take`. Returns its length, 0 for none. A batch cannot
         /// reach 4 GiB: the hard cap bounds a connection's queued output far below it.
@@ -335,15 +343,13 @@ pub(crate) mod glue {
                 .map_err(|_| Error::from_reason(BUSY.to_string_lossy()))
         }
 
-        /// Runs `event` on the bridge and hands its output over (`Core::out`).
         fn event(&self, event: impl FnOnce(&mut Bridge)) -> Result<u32> {
-            let mut core = self.core()?;
-            event(&mut core.bridge);
-            Ok(core.out())
+            Core::event(&self.core, event).ok_or_else(|| Error::from_reason(BUSY.to_string_lossy()))
         }
 
-        /// `data(id, bytes, queued)` as a plain function bound to this bridge: the same as the
-        /// `data` method, without the per-call cost of a class method (src/fastcall.rs).
+        /// `data(id, bytes, queued)`, the per-chunk event, as a plain function bound to this
+        /// bridge: returns what the other event methods return, without the per-call cost of a
+        /// class method (src/fastcall.rs).
         #[napi(ts_return_type = "(id: number, data: Uint8Array, queued: number) => number")]
         pub fn data_function<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
             crate::fastcall::data_function(env, self.core.clone())
@@ -383,11 +389,6 @@ pub(crate) mod glue {
         #[napi]
         pub fn open(&self) -> Result<Option<u32>> {
             Ok(self.core()?.bridge.open())
-        }
-
-        #[napi]
-        pub fn data(&self, id: u32, data: &[u8], queued: u32) -> Result<u32> {
-            self.event(|b| b.data(id, data, queued as usize))
         }
 
         /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.

@@ -116,6 +116,9 @@ impl Outbox {
     /// Appends `data` as a write to `id` (taken straight from guest memory by the caller),
     /// merged into the previous record when that is a write to the same connection.
     pub fn write(&mut self, id: u32, data: &[u8]) {
+        // One allocation for header and bytes, not one per growth step: after a big batch was
+        // handed to JS (`take`), the outbox starts from an empty buffer.
+        self.buf.reserve(HEADER + data.len());
         let merge = self.last_write.filter(|&at| record_id(&self.buf, at) == id);
         let header_at = match merge {
             Some(at) => at,

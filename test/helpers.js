@@ -169,6 +169,14 @@ const MODES = [
   { name: 'threads: 2', options: { threads: 2 } },
 ];
 
+/**
+ * The hard cap on one connection's queued output at the default highWaterMark (src/limits.rs):
+ * 4 x 64 KiB; with worker threads plus the input window (4 x 64 KiB) and one 64 KiB read.
+ */
+function hardCap(options) {
+  return options.threads > 0 ? 262144 + 262144 + 65536 : 262144;
+}
+
 /** Lines of the recorder guest's "events <id> <letters>" logs, by id. */
 function recorded(logs) {
   const out = new Map();
@@ -181,3 +189,4 @@ function recorded(logs) {
 
 module.exports.MODES = MODES;
 module.exports.recorded = recorded;
+module.exports.hardCap = hardCap;

@@ -6,7 +6,7 @@
 // bridge keeps serving. Also: modules refused at load, beyond what load.test.js covers.
 const assert = require('node:assert/strict');
 const { Bridge } = require('..');
-const { fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES } = require('./helpers');
+const { fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, hardCap } = require('./helpers');
 
 // test/fixtures/hostile-imports.wat: 10 pages of memory, "DATA" at 16, "END!" in the last 4 bytes.
 const MEMEND = 10 * 65536;
@@ -242,8 +242,7 @@ for (const mode of MODES) {
     });
 
     it('refuses one write larger than the hard cap: false, a host GuestError, that connection destroyed, the instance kept', async function () {
-      // 4 x highWaterMark; with threads plus the input window (4 x highWaterMark) and one 64 KiB read.
-      const cap = mode.options.threads > 0 ? 262144 + 262144 + 65536 : 262144;
+      const cap = hardCap(mode.options);
       const closed = sendUntilClosed(srv.port, cmd('H', [cap + 37856]));
       assert.equal((await closed).data.length, 0);
       await waitFor(() => srv.errors.length === 1 && srv.logs.length === 1, 'the error and the report');

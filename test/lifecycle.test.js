@@ -3,7 +3,7 @@ const assert = require('node:assert/strict');
 const { fork } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
-const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, recorded } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, recorded, hardCap } = require('./helpers');
 
 // The per-connection order guarantee: onConnection first; data; at most one onEnd, after which no
 // data; at most one onError; onClose last, exactly once. onDrain (W) may come anywhere between.
@@ -177,8 +177,7 @@ for (const mode of MODES) {
     it('destroys a connection whose guest ignores false and keeps writing, with a host GuestError', async function () {
       const srv = await serve(guest('misbehave'), mode.options);
       try {
-        // 4 x highWaterMark; with threads plus the input window (4 x highWaterMark) and one 64 KiB read.
-        const cap = mode.options.threads > 0 ? 262144 + 262144 + 65536 : 262144;
+        const cap = hardCap(mode.options);
         const done = sendUntilClosed(srv.port, 'flood');
         const { data } = await done;
         assert.ok(data.length <= cap, `at most the cap may be sent, got ${data.length}`);
