@@ -76,11 +76,8 @@ export class ByteQueue {
   /** Appends `len` bytes of guest memory starting at `ptr`. */
   pushBytes(ptr: usize, len: i32): void {
     if (len <= 0) return;
+    // An empty queue is always at 0 (skip and clear reset it), so only unread bytes move.
     const live = this.tail - this.head;
-    if (live == 0) {
-      this.head = 0;
-      this.tail = 0;
-    }
     const cap = this.buf.byteLength;
     if (this.tail + len > cap) {
       const need = live + len;

@@ -83,9 +83,7 @@ pub fn load(
         Err(reason) => Some(reason),
     };
 
-    let module = Module::new(&engine, bytes)
-        .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
-    let guest = guest::validate(name, engine, module, settings)?;
+    let guest = guest::compile_with(name, engine, bytes, settings)?;
     let warning = store(&guest.module, dir, &file, &key)
         .err()
         .map(|e| format!("cannot write the module cache file {}: {e}", file.display()));
@@ -141,7 +139,9 @@ fn read_artifact(file: &Path, key: &[u8; 32]) -> Result<Option<Vec<u8>>, String>
         Err(e) => return Err(format!("cannot read the cached module: {e}")),
     };
     check_file(&data, key)?;
-    Ok(Some(data.split_off(HEADER_LEN)))
+    // Drop the header in place: split_off would make a second buffer as large as the artifact.
+    data.drain(..HEADER_LEN);
+    Ok(Some(data))
 }
 
 /// Checks a cache file's header and checksum. Pure, so tests can feed it any bytes.

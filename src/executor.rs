@@ -442,7 +442,7 @@ fn explain(
             format!(
                 "the guest ran out of memory: its memory may not grow past {} (maxMemoryBytes), \
                  and it failed after a refused grow: {}",
-                describe_bytes(guest.memory.bytes()),
+                describe_bytes(guest.settings.memory.bytes()),
                 trap.message
             ),
         );
@@ -458,9 +458,7 @@ fn instantiate(
     dialer: &Dialer,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let mut host = HostEnv::new(limits);
-    host.dialer = dialer.clone();
-    let env = FunctionEnv::new(&mut store, host);
+    let env = FunctionEnv::new(&mut store, HostEnv::new(limits, dialer.clone()));
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();
     let instance = memcap::watching(&grow, || {
@@ -511,7 +509,7 @@ fn instantiate(
         Flavour::Raw => OnData::Raw(typed!("onData")),
         _ => OnData::Buffer(typed!("onData")),
     };
-    let fuel = match guest.fuel {
+    let fuel = match guest.settings.fuel {
         Some(budget) => Some(Fuel::lookup(&instance, budget)?),
         None => None,
     };

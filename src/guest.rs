@@ -32,10 +32,8 @@ pub struct Guest {
     pub engine: Engine,
     pub module: Module,
     pub abi: Abi,
-    /// Instructions one event may run (`fuelPerEvent`); `None`: unmetered.
-    pub fuel: Option<u64>,
-    /// The cap on each instance's linear memory.
-    pub memory: MemoryCap,
+    /// The fuel budget and memory cap it was compiled for, which each instance enforces.
+    pub settings: Settings,
 }
 
 /// Why a guest could not be loaded. Displays as `cannot load guest 'x.wasm': ...`.
@@ -81,7 +79,17 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 /// instance's memory is capped at `settings.memory`. `cache.rs` wraps this with a module cache.
 pub fn compile(name: &str, bytes: &[u8], settings: &Settings) -> Result<Guest, LoadError> {
     check_bytes(name, bytes)?;
-    let engine = engine(settings);
+    compile_with(name, engine(settings), bytes, settings)
+}
+
+/// Compiles checked bytes with `engine` (made by `engine(settings)`) and validates the module:
+/// the step `compile` and a module-cache miss share.
+pub fn compile_with(
+    name: &str,
+    engine: Engine,
+    bytes: &[u8],
+    settings: &Settings,
+) -> Result<Guest, LoadError> {
     let module = Module::new(&engine, bytes)
         .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
     validate(name, engine, module, settings)
@@ -151,8 +159,7 @@ pub fn validate(
             engine,
             module,
             abi,
-            fuel: settings.fuel,
-            memory: settings.memory,
+            settings: settings.clone(),
         }),
         _ => Err(LoadError {
             name: name.to_string(),

@@ -70,7 +70,7 @@ pub struct HostEnv {
 }
 
 impl HostEnv {
-    pub fn new(limits: Limits) -> HostEnv {
+    pub fn new(limits: Limits, dialer: Dialer) -> HostEnv {
         HostEnv {
             memory: None,
             out: Outbox::default(),
@@ -78,7 +78,7 @@ impl HostEnv {
             failure: None,
             limits,
             bytes_out: 0,
-            dialer: Dialer::default(),
+            dialer,
             dialed: 0,
             timers: HashMap::new(),
             seed_counter: 0,
@@ -487,7 +487,10 @@ mod tests {
     #[test]
     fn every_table_entry_declares_the_signature_of_the_function_it_builds() {
         let mut store = Store::default();
-        let env = FunctionEnv::new(&mut store, HostEnv::new(Limits::new(1024)));
+        let env = FunctionEnv::new(
+            &mut store,
+            HostEnv::new(Limits::new(1024), Dialer::default()),
+        );
         for imp in HOST_IMPORTS {
             let f = (imp.make)(&mut store, &env);
             let ty = f.ty(&store);
@@ -510,7 +513,10 @@ mod tests {
     /// outbox records as `(op, id)`.
     fn run_wat(wat: &str, conns: &[u32]) -> (Vec<i32>, Option<Failure>, Vec<(u8, u32)>) {
         let mut store = Store::default();
-        let env = FunctionEnv::new(&mut store, HostEnv::new(Limits::new(65536)));
+        let env = FunctionEnv::new(
+            &mut store,
+            HostEnv::new(Limits::new(65536), Dialer::default()),
+        );
         let imports = build(&mut store, &env);
         let module = wasmer::Module::new(&store, wat).unwrap();
         let instance = wasmer::Instance::new(&mut store, &module, &imports).unwrap();
