@@ -340,31 +340,23 @@ export class HttpRequestParser {
         }
       }
     }
-    let headerEnd = -1;
-    let i = q.indexOf(LF, this.scanned);
-    while (i >= 0) {
+    if (this.firstLineEnd == 0) {
+      const i = q.indexOf(LF, this.scanned);
+      if (i < 0) {
+        this.scanned = q.length;
+        return q.length > max ? this.tooLarge("request line") : false;
+      }
+      if (i + 1 > max) return this.tooLarge("request line");
       let end = i;
       if (end > this.lineStart && q.at(end - 1) == CR) end--;
-      if (this.firstLineEnd == 0) {
-        if (i + 1 > max) return this.fail(431, "request line longer than " + max.toString() + " bytes");
-        if (!this.parseRequestLine(q.dataStart, end)) return false;
-        this.firstLineEnd = i + 1;
-      } else if (end == this.lineStart) {
-        headerEnd = i + 1;
-        break;
-      }
+      if (!this.parseRequestLine(q.dataStart, end)) return false;
+      this.firstLineEnd = i + 1;
       this.lineStart = i + 1;
-      i = q.indexOf(LF, i + 1);
+      this.scanned = i + 1;
     }
-    if (headerEnd < 0) {
-      this.scanned = q.length;
-      if (q.length > max) {
-        if (this.firstLineEnd == 0) return this.fail(431, "request line longer than " + max.toString() + " bytes");
-        return this.fail(431, "request header longer than " + max.toString() + " bytes");
-      }
-      return false;
-    }
-    if (headerEnd > max) return this.fail(431, "request header longer than " + max.toString() + " bytes");
+    const headerEnd = this.scanToBlankLine();
+    if (headerEnd < 0) return q.length > max ? this.tooLarge("request header") : false;
+    if (headerEnd > max) return this.tooLarge("request header");
 
     const req = this.pending;
     if (!parseFields(q.dataStart + <usize>this.firstLineEnd, this.lineStart - this.firstLineEnd, req.headers)) {
@@ -523,28 +515,37 @@ export class HttpRequestParser {
     return true;
   }
 
+  /**
+   * Scans from `scanned` for the blank line that ends a header or trailer section, moving
+   * `lineStart` past each complete line. Returns the offset just after the blank line, or -1 (with
+   * `scanned` at the end of the queue) while it has not arrived.
+   */
+  private scanToBlankLine(): i32 {
+    const q = this.queue;
+    let i = q.indexOf(LF, this.scanned);
+    while (i >= 0) {
+      let end = i;
+      if (end > this.lineStart && q.at(end - 1) == CR) end--;
+      if (end == this.lineStart) return i + 1;
+      this.lineStart = i + 1;
+      i = q.indexOf(LF, i + 1);
+    }
+    this.scanned = q.length;
+    return -1;
+  }
+
+  /** Fails with 431: `what` passed maxHeaderBytes. */
+  private tooLarge(what: string): bool {
+    return this.fail(431, what + " longer than " + this.maxHeaderBytes.toString() + " bytes");
+  }
+
   /** Reads the trailer section up to its blank line. False when more bytes are needed or on failure. */
   private readTrailers(): bool {
     const q = this.queue;
     const max = this.maxHeaderBytes;
-    let end = -1;
-    let i = q.indexOf(LF, this.scanned);
-    while (i >= 0) {
-      let e = i;
-      if (e > this.lineStart && q.at(e - 1) == CR) e--;
-      if (e == this.lineStart) {
-        end = i + 1;
-        break;
-      }
-      this.lineStart = i + 1;
-      i = q.indexOf(LF, i + 1);
-    }
-    if (end < 0) {
-      this.scanned = q.length;
-      if (q.length > max) return this.fail(431, "trailer section longer than " + max.toString() + " bytes");
-      return false;
-    }
-    if (end > max) return this.fail(431, "trailer section longer than " + max.toString() + " bytes");
+    const end = this.scanToBlankLine();
+    if (end < 0) return q.length > max ? this.tooLarge("trailer section") : false;
+    if (end > max) return this.tooLarge("trailer section");
     const discarded = new Array<HttpHeader>();
     if (!parseFields(q.dataStart, this.lineStart, discarded)) return this.fail(400, "bad trailer field");
     q.skip(end);

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use wasmer::sys::Target;
+use wasmer::sys::NativeEngineExt;
 use wasmer::{Engine, Module};
 
 use crate::guest::{self, Guest, LoadError, Settings};
@@ -99,7 +99,8 @@ pub fn load(
 
 /// Everything the compiled code depends on, as text.
 fn key_text(bytes: &[u8], settings: &Settings, engine: &Engine) -> String {
-    let target = Target::default();
+    // The target the engine compiles for (its triple and CPU features), not a second guess at it.
+    let target = engine.target();
     format!(
         "wasm-socket-bridge module cache format {FORMAT}\n\
          crate {}\n\

@@ -75,15 +75,15 @@ impl MemoryCap {
 
     /// Refuses a memory whose initial size is over the cap, with a message that says what to do.
     pub fn check_initial(self, memory: &MemoryType) -> Result<(), String> {
-        if memory.minimum.0 <= self.pages {
-            return Ok(());
-        }
-        Err(format!(
-            "its memory starts at {} but maxMemoryBytes is {} - raise maxMemoryBytes, or build \
-             the guest with a smaller initial memory (asc --initialMemory, fewer static data)",
-            describe_bytes(memory.minimum.0 as u64 * WASM_PAGE_SIZE as u64),
-            describe_bytes(self.bytes()),
-        ))
+        self.apply(memory).map(|_| ()).map_err(|_| {
+            format!(
+                "its memory starts at {} but maxMemoryBytes is {} - raise maxMemoryBytes, or \
+                 build the guest with a smaller initial memory (asc --initialMemory, fewer static \
+                 data)",
+                describe_bytes(memory.minimum.0 as u64 * WASM_PAGE_SIZE as u64),
+                describe_bytes(self.bytes()),
+            )
+        })
     }
 }
 
