@@ -17,8 +17,9 @@
 //   fuel    the hash scenario inline, without and with a fuelPerEvent budget (metering's cost)
 //   load    Bridge.load time per guest: no cache, cold cacheDir, cache hit (bench/load-time.js)
 // Servers: node-net (plain Node net echo), v8-wasm (the echo guest on Node's WebAssembly, as the
-// seed article does), bridge-inline, bridge-threads (threads: 2), and in echo and stream
-// rust-echo (`wsb-loadgen echo-server`, thread per connection): the load generator's ceiling.
+// AssemblyScript TCP server article does), bridge-inline, bridge-threads (threads: 2), and in echo
+// and stream rust-echo (`wsb-loadgen echo-server`, thread per connection): the load generator's
+// ceiling.
 // Reports medians (min..max) over the rounds and each server's ratio to the scenario's baseline
 // (node-net; v8-wasm for hash; bridge-inline for fuel; for idle, node-net's bytes per connection
 // divided by the server's, so higher is better everywhere). Writes OUT/latest.json,

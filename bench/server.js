@@ -1,9 +1,9 @@
 'use strict';
-// A benchmark server in its own process: `node bench/server.js KIND GUEST` listens on
-// 127.0.0.1:0 and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored),
-// v8-wasm (the guest run by Node's WebAssembly, as seed 000 does), bridge-inline (threads: 0),
-// bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent (1e12, never
-// reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash).
+// A benchmark server in its own process: `node bench/server.js KIND GUEST` listens on 127.0.0.1:0
+// and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored), v8-wasm (the guest
+// run by Node's WebAssembly, as the AssemblyScript TCP server article does), bridge-inline
+// (threads: 0), bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent
+// (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash).
 // On SIGTERM it prints one JSON line: the JS thread's event-loop delay p99 (ms) and its RSS.
 const net = require('node:net');
 const path = require('node:path');

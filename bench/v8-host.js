@@ -1,7 +1,8 @@
 'use strict';
-// The seed article's way of hosting a guest: Node's own WebAssembly (V8), a Map of sockets, and
-// the bytes copied in with the guest's allocator. Written as seed 000 does it, for the modern
-// AssemblyScript runtime (__new/__pin/__unpin instead of __alloc/__retain/__release); no tricks.
+// The AssemblyScript TCP server article's way of hosting a guest ("A TCP Server Example in
+// AssemblyScript"): Node's own WebAssembly (V8), a Map of sockets, and the bytes copied in with the
+// guest's allocator. Written as that article does it, for the modern AssemblyScript runtime
+// (__new/__pin/__unpin instead of __alloc/__retain/__release); no tricks.
 const fs = require('node:fs');
 const net = require('node:net');
 

@@ -1,5 +1,5 @@
-// The seed article's TCP echo server (shared/seeds/000), with its connection logic in the
-// AssemblyScript guest assembly/examples/echo.ts, hosted by wasmer instead of V8.
+// The TCP echo server of the article "A TCP Server Example in AssemblyScript", with its connection
+// logic in the AssemblyScript guest assembly/examples/echo.ts, hosted by wasmer instead of V8.
 //
 //   npm start                 # listens on 127.0.0.1:7000 (PORT and HOST override)
 //   nc 127.0.0.1 7000         # type a line: it comes back

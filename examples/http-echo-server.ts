@@ -1,4 +1,4 @@
-// The HTTP echo server of seeds 001 and 004 (WasmEdge's `curl -d "WasmEdge" -X POST ...` prints
+// The HTTP echo server of WasmEdge's networking examples (`curl -d "WasmEdge" -X POST ...` prints
 // `echo:WasmEdge`), with its request handling in the AssemblyScript guest
 // assembly/examples/http-echo.ts, hosted by wasmer inside Node.
 //

@@ -1,4 +1,5 @@
-// The HTTP client of seed 002 as a guest (assembly/examples/http-get.ts), behind a line-based
+// An HTTP client as a guest (assembly/examples/http-get.ts, after the WASI sockets client example
+// "Towards sockets and networking in WebAssembly and WASI"), behind a line-based
 // TCP server: send a line `host:port/path` and get the body of http://host:port/path back. The
 // guest may only fetch from what ALLOW lists (allowConnect): nothing else is reachable through it.
 //
@@ -6,7 +7,7 @@
 //   ALLOW=127.0.0.1:8080 npx tsx examples/http-get-server.ts    # this server on 127.0.0.1:8082
 //   printf '127.0.0.1:8080/file.txt\n' | nc 127.0.0.1 8082      # -> the upstream's body
 //
-// Or serve a folder as the seed does (`python3 -m http.server 8000`) with ALLOW=127.0.0.1:8000.
+// Or serve a folder of your own (`python3 -m http.server 8000`) with ALLOW=127.0.0.1:8000.
 // PORT, HOST and ALLOW (comma-separated "host:port" or "host:*") override the defaults.
 import path from 'node:path';
 import { Bridge, createServer, type GuestError } from 'wasm-socket-bridge';

@@ -66,8 +66,8 @@ pub enum Flavour {
     /// AssemblyScript >= 0.18 (`--exportRuntime`): `__new(size, 1)` makes an `ArrayBuffer`,
     /// pinned with `__pin`/`__unpin` around `onData(id, buffer)`.
     AssemblyScript,
-    /// AssemblyScript < 0.18 (seed 000): `__alloc(size, 0)` with `__retain`/`__release` around
-    /// `onData(id, buffer)`.
+    /// AssemblyScript < 0.18 (as in "A TCP Server Example in AssemblyScript"): `__alloc(size, 0)`
+    /// with `__retain`/`__release` around `onData(id, buffer)`.
     AssemblyScriptLegacy,
     /// Any other language: `alloc(size) -> ptr`, then `onData(id, ptr, len)`, then the host calls
     /// `dealloc(ptr, len)`; the guest copies what it wants to keep.

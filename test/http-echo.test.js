@@ -1,6 +1,6 @@
 'use strict';
-// The HTTP echo guest (assembly/examples/http-echo.ts, seeds 001 and 004) over real sockets, in
-// every execution mode, and its example server script (examples/http-echo-server.ts).
+// The HTTP echo guest (assembly/examples/http-echo.ts, WasmEdge's HTTP echo server) over real
+// sockets, in every execution mode, and its example server script (examples/http-echo-server.ts).
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');

@@ -1,7 +1,8 @@
 'use strict';
-// The http-get guest (assembly/examples/http-get.ts: seed 002's HTTP client, dialing with
-// Socket.connect) against local upstreams, in every execution mode: bodies, errors, concurrent
-// fetches (seed 004), and its example server script (examples/http-get-server.ts).
+// The http-get guest (assembly/examples/http-get.ts: an HTTP client after the WASI sockets client
+// example, dialing with Socket.connect) against local upstreams, in every execution mode: bodies,
+// errors, concurrent fetches (as in WasmEdge's non-blocking HTTP client example), and its example
+// server script (examples/http-get-server.ts).
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const http = require('node:http');
@@ -15,9 +16,9 @@ const BIG = crypto.randomBytes(300 * 1024);
 const MAX_BODY = 1024 * 1024;
 
 /**
- * A local HTTP server standing in for the seed's file server: /file.txt, /slow (answers after
- * SLOW_MS), /big (300 KiB), /chunked, /huge (over the guest's 1 MiB limit), 404 otherwise. It
- * records every request and how many /slow requests are in flight at once.
+ * A local HTTP server standing in for the WASI sockets article's file server: /file.txt, /slow
+ * (answers after SLOW_MS), /big (300 KiB), /chunked, /huge (over the guest's 1 MiB limit), 404
+ * otherwise. It records every request and how many /slow requests are in flight at once.
  */
 async function httpUpstream() {
   const state = { requests: [], slowInFlight: 0, slowMaxInFlight: 0, slowDone: 0, aborted: 0 };

@@ -1,5 +1,6 @@
 // byte-count: counts the bytes a client sends; when the client half-closes (FIN), it answers with
-// the total as decimal text and ends the connection (seed 003, half-open connections).
+// the total as decimal text and ends the connection (half-open connections, as in the TCP server
+// chapter of "Build Your Own Web Server From Scratch In Node.JS").
 // Serve it with createServer(bridge, { allowHalfOpen: true }): otherwise Node ends our side as
 // soon as the client's FIN arrives, and the answer's Socket.write returns false.
 import { Socket } from "../index";

@@ -1,4 +1,5 @@
-// echo: the guest of seed 000 ("A TCP Server Example in AssemblyScript").
+// echo: the echo guest of the AssemblyScript TCP server article ("A TCP Server Example in
+// AssemblyScript"), which hosts it with Node's own WebAssembly.
 // Every byte a client sends is written back to it, in order, on the same connection.
 // Run it: `npm start`, then `nc 127.0.0.1 7000`.
 import { Socket } from "../index";

@@ -1,5 +1,6 @@
-// http-echo: an HTTP/1.1 server guest, the echo server of seeds 001 and 004 ("curl -d WasmEdge
-// -X POST http://127.0.0.1:PORT" prints "echo:WasmEdge"), built on the SDK's HttpRequestParser.
+// http-echo: an HTTP/1.1 server guest, the HTTP echo server of WasmEdge's networking examples
+// ("curl -d WasmEdge -X POST http://127.0.0.1:PORT" prints "echo:WasmEdge"), built on the SDK's
+// HttpRequestParser.
 //
 // - POST and PUT answer 200 with `echo:` followed by the request body (Content-Length or chunked).
 // - GET and HEAD answer 200 with a line saying what to do; other methods get 405.

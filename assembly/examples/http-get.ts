@@ -1,4 +1,5 @@
-// http-get: the HTTP client of seed 002 as a guest. It is itself a tiny line-based server: a
+// http-get: an HTTP client guest, after the WASI sockets client example ("Towards sockets and
+// networking in WebAssembly and WASI"). It is itself a tiny line-based server: a
 // client connects and sends one line `host:port/path` (e.g. `127.0.0.1:8000/file.txt`; a leading
 // `http://` is accepted, the path defaults to `/`). The guest dials host:port with Socket.connect,
 // which only succeeds for addresses the bridge's `allowConnect` lists, sends

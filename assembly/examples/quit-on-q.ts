@@ -1,4 +1,5 @@
-// quit-on-q: the echo server of seed 003 ("Understanding Node.js net"), section on ending.
+// quit-on-q: the echo server of the TCP server chapter of "Build Your Own Web Server From Scratch
+// In Node.JS", which ends the connection when the data contains `q`.
 // Echoes what the client sends; once a chunk contains the letter `q`, it echoes that chunk and
 // then ends the connection (flush, then FIN), so the client sees its bytes and then end-of-stream.
 import { Socket } from "../index";
