@@ -1,5 +1,5 @@
 'use strict';
-// Markdown tables of a benchmark report (bench/results/*.json), for the README and notes.
+// Markdown tables of a benchmark report (bench/results/*.json), for docs/performance.md and notes.
 //
 //   node bench/markdown.js REPORT.json               one table: medians and ratios per scenario
 //   node bench/markdown.js BEFORE.json AFTER.json    the two runs side by side

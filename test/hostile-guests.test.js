@@ -1,7 +1,7 @@
 'use strict';
 // Hostile guests: hand-written .wat guests that call every host import with bad pointers and
 // lengths, unknown and closed ids, and re-entrant patterns. Each call must get the answer its
-// import documents (src/imports.rs, README "Guest ABI v1"): a return value, nothing at all, or a
+// import documents (src/imports.rs, docs/guest-abi.md): a return value, nothing at all, or a
 // GuestError that closes the instance's connections and replaces the instance. Either way the
 // bridge keeps serving. Also: modules refused at load, beyond what load.test.js covers.
 const assert = require('node:assert/strict');
