@@ -2,17 +2,20 @@
 //! reused while the bridge lives) and routes each connection's events to the executor that owns
 //! it: one executor driven on the caller's thread (`threads: 0`), or a pool of worker threads.
 
+pub mod ids;
+pub mod pool;
+
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::allow::Allowlist;
-use crate::dial::Dialer;
-use crate::executor::{Executor, Stats};
-use crate::failure::Failure;
+use crate::bridge::ids::IdSource;
+use crate::bridge::pool::{Event, Pool, Sink};
 use crate::guest::Guest;
-use crate::ids::IdSource;
-use crate::limits::Limits;
-use crate::pool::{Event, Pool, Sink};
+use crate::instance::executor::{Executor, Stats};
+use crate::instance::failure::Failure;
+use crate::policy::allow::Allowlist;
+use crate::policy::dial::Dialer;
+use crate::policy::limits::Limits;
 
 enum Mode {
     Inline(Box<Executor>),
@@ -42,7 +45,7 @@ impl Bridge {
             (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink, dialer)?),
             (_, None) => {
                 return Err(Failure::new(
-                    crate::failure::Kind::Host,
+                    crate::instance::failure::Kind::Host,
                     "threaded mode needs an output sink",
                 ));
             }

@@ -24,12 +24,14 @@ use wasmer::{
 };
 
 use crate::abi::Sig;
-use crate::conn::ConnTable;
-use crate::dial::Dialer;
-use crate::failure::{Failure, Kind};
-use crate::guestmem::{OutOfBounds, checked_range, guest_bytes, read_as_string, read_into};
-use crate::limits::Limits;
-use crate::outbox::{NO_ID, Op, Outbox};
+use crate::instance::conn::ConnTable;
+use crate::instance::failure::{Failure, Kind};
+use crate::instance::guestmem::{
+    OutOfBounds, checked_range, guest_bytes, read_as_string, read_into,
+};
+use crate::instance::outbox::{NO_ID, Op, Outbox};
+use crate::policy::dial::Dialer;
+use crate::policy::limits::Limits;
 
 /// Log levels carried in outbox `Log` records (`js/batch.js` names them).
 pub mod level {
@@ -281,7 +283,7 @@ fn flow(mut ctx: Ctx, op: Op, id: i32) {
 fn socket_connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32, RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
     let Some(memory) = env.memory.clone() else {
-        return Ok(crate::dial::code::BAD_ADDRESS);
+        return Ok(crate::policy::dial::code::BAD_ADDRESS);
     };
     let view = memory.view(&store);
     let (ptr, len) = (ptr as u32, len as u32);
@@ -289,13 +291,13 @@ fn socket_connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32, Ru
         return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
     }
     // A host name is short; anything longer is refused without copying it.
-    if len as usize > crate::allow::MAX_HOST_LEN {
+    if len as usize > crate::policy::allow::MAX_HOST_LEN {
         let message = format!(
             "Socket.connect: the host is {len} bytes long (at most {}); refused",
-            crate::allow::MAX_HOST_LEN
+            crate::policy::allow::MAX_HOST_LEN
         );
         env.out.text(Op::Log, level::WARN, NO_ID, &message);
-        return Ok(crate::dial::code::BAD_ADDRESS);
+        return Ok(crate::policy::dial::code::BAD_ADDRESS);
     }
     let mut host = vec![0; len as usize];
     if let Err(e) = read_into(&view, ptr, &mut host) {
@@ -536,7 +538,7 @@ mod tests {
         while at < bytes.len() {
             let word = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
             records.push((bytes[at], word(at + 4)));
-            at += crate::outbox::HEADER + word(at + 8) as usize;
+            at += crate::instance::outbox::HEADER + word(at + 8) as usize;
         }
         (results, host.failure.take(), records)
     }

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use napi::bindgen_prelude::*;
 use napi::sys;
 
-use crate::glue::{BUSY, Core};
+use crate::napi::{BUSY, Core};
 
 type Shared = Rc<RefCell<Core>>;
 

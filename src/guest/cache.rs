@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn the_named_wasmer_version_is_the_one_in_cargo_lock() {
-        let lock = include_str!("../Cargo.lock");
+        let lock = include_str!("../../Cargo.lock");
         let entry = format!("name = \"wasmer\"\nversion = \"{WASMER_VERSION}\"");
         assert!(lock.contains(&entry), "Cargo.lock has another wasmer");
     }

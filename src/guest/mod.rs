@@ -4,6 +4,9 @@
 //! Compiling is the slow part and happens once per bridge, on any thread (`Module` and `Engine`
 //! are `Send + Sync`); each executor instantiates its own copy from it.
 
+pub mod cache;
+pub mod memcap;
+
 use std::fmt;
 
 use std::sync::Arc;
@@ -13,8 +16,8 @@ use wasmer::{Engine, ExternType, Module};
 use wasmer_middlewares::Metering;
 
 use crate::abi::{self, Abi, Export, Import, Shape, Sig};
-use crate::imports;
-use crate::memcap::{CappedTunables, MemoryCap};
+use crate::guest::memcap::{CappedTunables, MemoryCap};
+use crate::instance::imports;
 
 /// How a guest is compiled and limited: the bridge options that reach the compiler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -16,14 +16,14 @@ use wasmer::{
 };
 
 use crate::abi::Flavour;
-use crate::dial::Dialer;
-use crate::failure::{Failure, Kind};
 use crate::guest::Guest;
-use crate::guestmem::write_from;
-use crate::imports::{self, HostEnv};
-use crate::limits::Limits;
-use crate::memcap::{self, GrowWatch, describe_bytes};
-use crate::outbox::{NO_ID, Op, Outbox};
+use crate::guest::memcap::{self, GrowWatch, describe_bytes};
+use crate::instance::failure::{Failure, Kind};
+use crate::instance::guestmem::write_from;
+use crate::instance::imports::{self, HostEnv};
+use crate::instance::outbox::{NO_ID, Op, Outbox};
+use crate::policy::dial::Dialer;
+use crate::policy::limits::Limits;
 
 /// Counters of one executor, summed across the instances it has run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

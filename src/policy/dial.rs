@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::allow::{self, Allowlist, BadAddress};
-use crate::ids::IdSource;
+use crate::bridge::ids::IdSource;
+use crate::policy::allow::{self, Allowlist, BadAddress};
 
 /// Most outbound connections one instance may have open (or opening) at once, so a guest that
 /// dials in a loop cannot exhaust the process's file descriptors.

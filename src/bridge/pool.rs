@@ -15,12 +15,12 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
-use crate::conn::IdHasher;
-use crate::dial::Dialer;
-use crate::executor::{Executor, Stats};
-use crate::failure::{Failure, Kind};
 use crate::guest::Guest;
-use crate::limits::Limits;
+use crate::instance::conn::IdHasher;
+use crate::instance::executor::{Executor, Stats};
+use crate::instance::failure::{Failure, Kind};
+use crate::policy::dial::Dialer;
+use crate::policy::limits::Limits;
 
 /// Receives each output batch (encoded as in `outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;

@@ -1,0 +1,9 @@
+//! One guest instance and what it works on: the executor that runs its events, the host imports
+//! it calls, its memory, its connection table, and the outbox its requests go to.
+
+pub mod conn;
+pub mod executor;
+pub mod failure;
+pub mod guestmem;
+pub mod imports;
+pub mod outbox;

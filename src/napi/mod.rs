@@ -1,0 +1,422 @@
+//! The napi glue, the only code that knows Node-API: it converts arguments and calls the core
+//! modules, which hold no napi types (so `cargo test --no-default-features` tests them without
+//! Node).
+
+mod fastcall;
+
+use std::cell::{RefCell, RefMut};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+
+use crate::bridge::Bridge;
+use crate::bridge::pool::Sink;
+use crate::guest::cache;
+use crate::guest::memcap::MemoryCap;
+use crate::guest::{self, Guest};
+use crate::policy::allow::Allowlist;
+use crate::policy::limits::Limits;
+
+/// A compiled, validated guest module (`compile` / `compileSync`).
+#[napi]
+pub struct CompiledGuest {
+    inner: Arc<Guest>,
+    cache: Option<CacheInfo>,
+}
+
+/// How the module cache served a load (`bridge.cache` in JS).
+#[napi(object)]
+#[derive(Clone)]
+pub struct CacheInfo {
+    /// `"hit"` or `"miss"`.
+    pub status: String,
+    pub file: String,
+    /// Why a cached file was there but not used.
+    pub reason: Option<String>,
+    /// Why the compiled module could not be written to the cache.
+    pub warning: Option<String>,
+}
+
+#[napi]
+impl CompiledGuest {
+    /// How the module cache served this load; undefined without `cacheDir`.
+    #[napi(getter)]
+    pub fn cache(&self) -> Option<CacheInfo> {
+        self.cache.clone()
+    }
+}
+
+/// The bridge options that reach the compiler.
+#[napi(object)]
+pub struct CompileOptions {
+    /// `fuelPerEvent`: instructions one event may run (metered); absent: no budget.
+    pub fuel: Option<f64>,
+    /// `maxMemoryBytes`: cap on each instance's linear memory; absent: 256 MiB.
+    pub max_memory_bytes: Option<f64>,
+    /// `cacheDir`: folder of the module cache; absent: no cache.
+    pub cache_dir: Option<String>,
+}
+
+struct Load {
+    name: String,
+    settings: guest::Settings,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Load {
+    fn new(name: String, options: CompileOptions) -> Load {
+        let memory = options
+            .max_memory_bytes
+            .map_or_else(MemoryCap::default, |b| MemoryCap::from_bytes(b as u64));
+        Load {
+            name,
+            settings: guest::Settings {
+                fuel: options.fuel.map(|f| f as u64),
+                memory,
+            },
+            cache_dir: options.cache_dir.map(PathBuf::from),
+        }
+    }
+
+    fn run(&self, bytes: &[u8]) -> Result<CompiledGuest> {
+        let loaded = match &self.cache_dir {
+            None => guest::compile(&self.name, bytes, &self.settings).map(|g| (g, None)),
+            Some(dir) => cache::load(&self.name, bytes, &self.settings, dir)
+                .map(|(g, outcome)| (g, Some(cache_info(outcome)))),
+        };
+        loaded
+            .map(|(g, cache)| CompiledGuest {
+                inner: Arc::new(g),
+                cache,
+            })
+            .map_err(|e| Error::from_reason(e.to_string()))
+    }
+}
+
+fn cache_info(outcome: cache::Outcome) -> CacheInfo {
+    match outcome {
+        cache::Outcome::Hit { file } => CacheInfo {
+            status: "hit".to_string(),
+            file: file.display().to_string(),
+            reason: None,
+            warning: None,
+        },
+        cache::Outcome::Miss {
+            file,
+            reason,
+            warning,
+        } => CacheInfo {
+            status: "miss".to_string(),
+            file: file.display().to_string(),
+            reason,
+            warning,
+        },
+    }
+}
+
+pub struct CompileTask {
+    load: Load,
+    bytes: Buffer,
+}
+
+impl Task for CompileTask {
+    type Output = CompiledGuest;
+    type JsValue = CompiledGuest;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        self.load.run(&self.bytes)
+    }
+
+    fn resolve(&mut self, _env: Env, compiled: Self::Output) -> Result<Self::JsValue> {
+        Ok(compiled)
+    }
+}
+
+/// Compiles and validates a guest (or loads it from the module cache) on the libuv thread
+/// pool.
+#[napi(ts_return_type = "Promise<CompiledGuest>")]
+pub fn compile(name: String, bytes: Buffer, options: CompileOptions) -> AsyncTask<CompileTask> {
+    AsyncTask::new(CompileTask {
+        load: Load::new(name, options),
+        bytes,
+    })
+}
+
+/// Compiles and validates a guest (or loads it from the module cache) on the calling thread.
+#[napi]
+pub fn compile_sync(name: String, bytes: &[u8], options: CompileOptions) -> Result<CompiledGuest> {
+    Load::new(name, options).run(bytes)
+}
+
+fn invalid_arg(message: String) -> Error {
+    Error::new(Status::InvalidArg, message)
+}
+
+/// Checks `allowConnect` entries; throws a message naming the first bad one.
+#[napi]
+pub fn check_allow_connect(entries: Vec<String>) -> Result<()> {
+    Allowlist::parse(&entries).map(|_| ()).map_err(invalid_arg)
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub accepted: f64,
+    pub closed: f64,
+    pub bytes_in: f64,
+    pub bytes_out: f64,
+    pub events: f64,
+    pub traps: f64,
+    pub restarts: f64,
+    pub dialed: f64,
+    pub instances: u32,
+}
+
+/// Joins stopped worker threads on the libuv pool, never on the JS thread.
+pub struct JoinTask {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Task for JoinTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Worker threads asked to stop, not yet joined.
+#[napi]
+pub struct StoppedWorkers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+#[napi]
+impl StoppedWorkers {
+    /// Resolves once every worker thread has finished.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn join(&mut self) -> AsyncTask<JoinTask> {
+        AsyncTask::new(JoinTask {
+            handles: std::mem::take(&mut self.handles),
+        })
+    }
+}
+
+/// A bridge. Inline (`threads` 0): each event method returns the byte length of the output
+/// batch the guest produced (src/outbox.rs), 0 for none. A batch that fits the shared output
+/// buffer (`out`, given by JS at construction) is already copied into it; a larger one stays
+/// here until `take` returns it as a Buffer of its own. Threaded: event methods return 0 and
+/// batches arrive through `onOutput`, called on the JS thread; it never keeps the process
+/// alive.
+///
+/// Why a shared buffer: most batches are a few hundred bytes (one echoed message), and making
+/// a Buffer for each from native code (a malloc'd backing store, a finalizer, work for V8's
+/// ArrayBuffer sweeper) cost more than running the guest. JS copies each write's bytes out of
+/// the shared buffer into Node's pooled Buffers instead.
+#[napi]
+pub struct NativeBridge {
+    /// Shared with the fast `data` function (src/fastcall.rs), which holds its own handle.
+    core: Rc<RefCell<Core>>,
+    input_window: u32,
+}
+
+/// What the napi methods and the fast `data` function both act on.
+pub(crate) struct Core {
+    pub(crate) bridge: Bridge,
+    /// JS's output buffer; holding it keeps it alive and its bytes in place.
+    out: Buffer,
+}
+
+impl Core {
+    /// Runs `event` on the bridge and hands its output over (`out`); `None` when the bridge
+    /// is busy (see `BUSY`).
+    pub(crate) fn event(core: &RefCell<Core>, event: impl FnOnce(&mut Bridge)) -> Option<u32> {
+        let mut core = core.try_borrow_mut().ok()?;
+        event(&mut core.bridge);
+        Some(core.out())
+    }
+
+    /// Hands the pending output batch over: copied into the shared buffer when it fits
+    /// (then cleared), else left for `take`. Returns its length, 0 for none. A batch cannot
+    /// reach 4 GiB: the hard cap bounds a connection's queued output far below it.
+    pub(crate) fn out(&mut self) -> u32 {
+        let batch = self.bridge.output();
+        let len = batch.len();
+        if len == 0 {
+            return 0;
+        }
+        if let Some(dst) = self.out.get_mut(..len) {
+            dst.copy_from_slice(batch);
+            self.bridge.clear_output();
+        }
+        len as u32
+    }
+}
+
+/// The error for a call made while another holds the bridge: only possible if JS re-entered
+/// the addon from inside a call, which the glue never does.
+pub(crate) const BUSY: &std::ffi::CStr =
+    c"wasm-socket-bridge: re-entrant call into a bridge that is busy";
+
+#[napi]
+impl NativeBridge {
+    #[napi(constructor)]
+    pub fn new(
+        guest: &CompiledGuest,
+        high_water_mark: u32,
+        threads: u32,
+        on_output: Option<Function<'_, Buffer, ()>>,
+        allow_connect: Vec<String>,
+        out: Buffer,
+    ) -> Result<Self> {
+        let allow = Allowlist::parse(&allow_connect).map_err(invalid_arg)?;
+        let sink: Option<Sink> = match on_output {
+            Some(f) => {
+                let tsfn = f
+                    .build_threadsafe_function::<Vec<u8>>()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build_callback(|ctx| Ok(Buffer::from(ctx.value)))?;
+                Some(Arc::new(move |batch: Vec<u8>| {
+                    tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
+                }))
+            }
+            None => None,
+        };
+        let limits = if threads > 0 {
+            Limits::threaded(high_water_mark as usize)
+        } else {
+            Limits::new(high_water_mark as usize)
+        };
+        Bridge::new(guest.inner.clone(), limits, threads as usize, sink, allow)
+            .map(|bridge| NativeBridge {
+                core: Rc::new(RefCell::new(Core { bridge, out })),
+                input_window: limits.input_window as u32,
+            })
+            .map_err(|f| {
+                Error::from_reason(format!(
+                    "cannot load guest '{}': {}",
+                    guest.inner.name, f.message
+                ))
+            })
+    }
+
+    fn core(&self) -> Result<RefMut<'_, Core>> {
+        self.core
+            .try_borrow_mut()
+            .map_err(|_| Error::from_reason(BUSY.to_string_lossy()))
+    }
+
+    fn event(&self, event: impl FnOnce(&mut Bridge)) -> Result<u32> {
+        Core::event(&self.core, event).ok_or_else(|| Error::from_reason(BUSY.to_string_lossy()))
+    }
+
+    /// `data(id, bytes, queued)`, the per-chunk event, as a plain function bound to this
+    /// bridge: returns what the other event methods return, without the per-call cost of a
+    /// class method (src/fastcall.rs).
+    #[napi(ts_return_type = "(id: number, data: Uint8Array, queued: number) => number")]
+    pub fn data_function<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        crate::napi::fastcall::data_function(env, self.core.clone())
+    }
+
+    /// The pending batch that did not fit the shared buffer, handed over as a Buffer without
+    /// a copy (its allocation goes to JS; the outbox starts a new one); null when there is
+    /// none.
+    #[napi]
+    pub fn take(&self) -> Result<Option<Buffer>> {
+        let batch = self.core()?.bridge.take_output();
+        Ok((!batch.is_empty()).then(|| Buffer::from(batch)))
+    }
+
+    /// Threaded mode: bytes of one connection's input a worker may have to go before JS
+    /// pauses that socket (src/limits.rs); 0 inline.
+    #[napi(getter)]
+    pub fn input_window(&self) -> u32 {
+        self.input_window
+    }
+
+    /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.
+    #[napi]
+    pub fn adopt(&self, id: u32, worker: u32) -> Result<()> {
+        self.core()?.bridge.adopt(id, worker as u8);
+        Ok(())
+    }
+
+    /// The outbound connection `id` is established: onConnect.
+    #[napi]
+    pub fn connected(&self, id: u32) -> Result<u32> {
+        self.event(|b| b.connected(id))
+    }
+
+    /// Registers a connection and runs onConnection; returns its id, or null when ids ran
+    /// out. Its output is read with `flush`.
+    #[napi]
+    pub fn open(&self) -> Result<Option<u32>> {
+        Ok(self.core()?.bridge.open())
+    }
+
+    /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.
+    #[napi]
+    pub fn end(&self, id: u32, half_open: bool) -> Result<u32> {
+        self.event(|b| b.end(id, half_open))
+    }
+
+    #[napi]
+    pub fn error(&self, id: u32) -> Result<u32> {
+        self.event(|b| b.error(id))
+    }
+
+    #[napi]
+    pub fn drain(&self, id: u32, queued: u32) -> Result<u32> {
+        self.event(|b| b.drain(id, queued as usize))
+    }
+
+    #[napi]
+    pub fn close(&self, id: u32) -> Result<u32> {
+        self.event(|b| b.close(id))
+    }
+
+    /// Output produced outside an event method (by open, or a start function's logs).
+    #[napi]
+    pub fn flush(&self) -> Result<u32> {
+        Ok(self.core()?.out())
+    }
+
+    /// Stops the worker threads after their queued events; `join()` on the result waits for
+    /// them. (A separate object, so the pending join never holds a borrow of the bridge.)
+    #[napi]
+    pub fn stop(&self) -> Result<StoppedWorkers> {
+        Ok(StoppedWorkers {
+            handles: self.core()?.bridge.stop(),
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Result<NativeStats> {
+        let core = self.core()?;
+        let s = core.bridge.stats();
+        Ok(NativeStats {
+            accepted: s.accepted as f64,
+            closed: s.closed as f64,
+            bytes_in: s.bytes_in as f64,
+            bytes_out: s.bytes_out as f64,
+            events: s.events as f64,
+            traps: s.traps as f64,
+            restarts: s.restarts as f64,
+            dialed: s.dialed as f64,
+            instances: core.bridge.instances() as u32,
+        })
+    }
+}
