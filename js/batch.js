@@ -1,53 +1,25 @@
 'use strict';
-// Decodes the output batches the addon returns (src/outbox.rs describes the layout) and carries
-// them out on the sockets, in order.
+// Decodes the output batches the addon returns (src/instance/outbox.rs describes the layout) and
+// carries them out on the sockets, in order. The op numbers, levels and kinds come from the addon
+// (constants.js).
+const constants = require('./constants');
 
-const OP_WRITE = 1;
-const OP_END = 2;
-const OP_CLOSE = 3;
-const OP_PAUSE = 4;
-const OP_RESUME = 5;
-const OP_LOG = 6;
-const OP_ERROR = 7;
-const OP_WANT_DRAIN = 8;
-const OP_ACK = 9;
-const OP_CONNECT = 10;
-const HEADER = 12;
-const NO_ID = 0xffffffff;
-
-const LEVELS = ['log', 'info', 'warn', 'error', 'debug', 'trace'];
-const KINDS = [undefined, 'trap', 'abort', 'fuel', 'memory', 'host'];
-
-/**
- * One attached connection. Reading from its socket runs unless the guest paused it
- * (`Socket.pause`), its queued output is at the high-water mark (`pressured`; accepted sockets
- * only), or, with worker threads, the bytes sent to the guest and not yet consumed reach the
- * input window, 4 x highWaterMark (`backlogged`).
- *
- * A connection the guest dialed is not paused for its own queued output: what it reads usually
- * feeds another connection (a proxy), and pausing it for its own output would deadlock against
- * an upstream that stops reading while its replies are not read. The guest paces it instead
- * (Socket.write's false, onDrain, Socket.pause), and the hard cap still bounds its queue.
- */
-class Conn {
-  constructor(id, socket, onFlushed, dialed = false) {
-    this.id = id;
-    this.socket = socket;
-    this.dialed = dialed;
-    this.guestPaused = false;
-    this.pressured = false;
-    this.backlogged = false;
-    /** Threaded mode: input bytes handed to the worker that it has not acknowledged yet. */
-    this.inflight = 0;
-    /** Write callback used while the queue is at the mark: checks whether it drained. */
-    this.flushed = () => onFlushed(this);
-  }
-
-  /** Starts reading again if nothing holds it back. */
-  release() {
-    if (!this.guestPaused && !(this.pressured && !this.dialed) && !this.backlogged) this.socket.resume();
-  }
-}
+const {
+  WRITE: OP_WRITE,
+  END: OP_END,
+  CLOSE: OP_CLOSE,
+  PAUSE: OP_PAUSE,
+  RESUME: OP_RESUME,
+  LOG: OP_LOG,
+  ERROR: OP_ERROR,
+  WANT_DRAIN: OP_WANT_DRAIN,
+  ACK: OP_ACK,
+  CONNECT: OP_CONNECT,
+} = constants.ops;
+const HEADER = constants.header;
+const NO_ID = constants.noId;
+const LEVELS = constants.levels;
+const KINDS = constants.kinds;
 
 /**
  * Carries out one batch: the first `n` bytes of `buf`.
@@ -58,7 +30,7 @@ class Conn {
  * listener, which might call into the bridge) the rest of the batch is copied out too.
  * @param {Buffer} buf the batch
  * @param {number} n its length in bytes
- * @param {Map<number, Conn>} conns open connections by id
+ * @param {Map<number, import('./flow').Conn>} conns open connections by id
  * @param {{ highWaterMark: number, inputWindow: number, log(line: string, level: string): void,
  *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void,
  *   connect(id: number, worker: number, host: string, port: number): void }} host
@@ -159,4 +131,4 @@ function apply(buf, n, conns, host, shared = false) {
   }
 }
 
-module.exports = { apply, Conn, LEVELS, KINDS };
+module.exports = { apply };

@@ -7,11 +7,15 @@
 //! and guest; `policy/` holds limits and what a guest may dial. Only `instance/`, `guest/` and
 //! `abi/` use wasmer.
 
-pub mod abi;
-pub mod bridge;
-pub mod guest;
-pub mod instance;
-pub mod policy;
+// Everything is crate-private, so rustc reports dead code. Without the `napi` feature (Rust unit
+// tests), what only the glue uses is dead by design.
+#![cfg_attr(not(feature = "napi"), allow(dead_code))]
+
+pub(crate) mod abi;
+pub(crate) mod bridge;
+pub(crate) mod guest;
+pub(crate) mod instance;
+pub(crate) mod policy;
 
 #[cfg(feature = "napi")]
 mod napi;

@@ -1,12 +1,22 @@
-//! Guest ABI v1: which exports a guest must have and which allocator flavour it uses.
+//! The guest ABI: which exports a guest must have, which allocator flavour it uses, and whether
+//! its imports are ones the host provides.
 //!
-//! Pure logic over a module's shape (its export and import signatures), so it is unit-tested
-//! without compiling anything. `guest.rs` builds the shape from a compiled `wasmer::Module`.
+//! Both sides of the contract are tables: `exports::GUEST_EXPORTS` (what the host calls) and
+//! `imports::HOST_IMPORTS` (what the guest may call). The checks here are pure logic over a
+//! module's shape (its export and import signatures), so they are unit-tested without compiling
+//! anything; `guest/mod.rs` builds the shape from a compiled `wasmer::Module`.
+
+pub mod exports;
+pub mod imports;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use wasmer::Type;
+
+pub use exports::{Flavour, GUEST_EXPORTS, GuestExport, Hook, Need, Role};
+
+use crate::guest::error::{Code, Problem};
 
 /// A function signature as wasm sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,254 +70,114 @@ pub struct Shape {
     pub imports: Vec<Import>,
 }
 
-/// How the host hands incoming bytes to the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavour {
-    /// AssemblyScript >= 0.18 (`--exportRuntime`): `__new(size, 1)` makes an `ArrayBuffer`,
-    /// pinned with `__pin`/`__unpin` around `onData(id, buffer)`.
-    AssemblyScript,
-    /// AssemblyScript < 0.18 (as in "A TCP Server Example in AssemblyScript"): `__alloc(size, 0)`
-    /// with `__retain`/`__release` around `onData(id, buffer)`.
-    AssemblyScriptLegacy,
-    /// Any other language: `alloc(size) -> ptr`, then `onData(id, ptr, len)`, then the host calls
-    /// `dealloc(ptr, len)`; the guest copies what it wants to keep.
-    Raw,
-}
-
-impl fmt::Display for Flavour {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Flavour::AssemblyScript => "AssemblyScript >= 0.18 (__new/__pin/__unpin)",
-            Flavour::AssemblyScriptLegacy => "AssemblyScript < 0.18 (__alloc/__retain/__release)",
-            Flavour::Raw => "raw (alloc/dealloc, onData(id, ptr, len))",
-        })
-    }
-}
-
-/// The optional event exports a guest may have.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Optional {
-    pub on_error: bool,
-    pub on_end: bool,
-    pub on_drain: bool,
-    pub on_connect: bool,
-    /// `_initialize()`: a start function the host calls once memory is reachable
-    /// (AssemblyScript `--exportStart _initialize`, or a WASI reactor).
-    pub initialize: bool,
-}
-
-/// The result of checking a module against ABI v1.
+/// The result of checking a module against the export table: its flavour, and which optional
+/// exports it has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Abi {
     pub flavour: Flavour,
-    pub optional: Optional,
+    /// Indexed by `Hook as usize`: whether the guest exports that event.
+    pub hooks: [bool; Hook::COUNT],
+    /// `_initialize()` is exported.
+    pub initialize: bool,
 }
 
-const I32: Type = Type::I32;
-
-/// Name, human form and signature of each export the host may call.
-struct Expected {
-    name: &'static str,
-    human: &'static str,
-    params: &'static [Type],
-    results: &'static [Type],
+impl Abi {
+    pub fn has(&self, hook: Hook) -> bool {
+        self.hooks[hook as usize]
+    }
 }
-
-const ON_CONNECTION: Expected = Expected {
-    name: "onConnection",
-    human: "onConnection(id: u32)",
-    params: &[I32],
-    results: &[],
-};
-const ON_DATA_AS: Expected = Expected {
-    name: "onData",
-    human: "onData(id: u32, data: ArrayBuffer)",
-    params: &[I32, I32],
-    results: &[],
-};
-const ON_DATA_RAW: Expected = Expected {
-    name: "onData",
-    human: "onData(id: u32, ptr: usize, len: u32)",
-    params: &[I32, I32, I32],
-    results: &[],
-};
-const ON_CLOSE: Expected = Expected {
-    name: "onClose",
-    human: "onClose(id: u32)",
-    params: &[I32],
-    results: &[],
-};
-const OPTIONAL_EVENTS: [&str; 4] = ["onError", "onEnd", "onDrain", "onConnect"];
-
-const AS_ALLOCATOR: [Expected; 3] = [
-    Expected {
-        name: "__new",
-        human: "__new(size: usize, id: u32) -> usize",
-        params: &[I32, I32],
-        results: &[I32],
-    },
-    Expected {
-        name: "__pin",
-        human: "__pin(ptr: usize) -> usize",
-        params: &[I32],
-        results: &[I32],
-    },
-    Expected {
-        name: "__unpin",
-        human: "__unpin(ptr: usize)",
-        params: &[I32],
-        results: &[],
-    },
-];
-const AS_LEGACY_ALLOCATOR: [Expected; 3] = [
-    Expected {
-        name: "__alloc",
-        human: "__alloc(size: usize, id: u32) -> usize",
-        params: &[I32, I32],
-        results: &[I32],
-    },
-    Expected {
-        name: "__retain",
-        human: "__retain(ptr: usize) -> usize",
-        params: &[I32],
-        results: &[I32],
-    },
-    Expected {
-        name: "__release",
-        human: "__release(ptr: usize)",
-        params: &[I32],
-        results: &[],
-    },
-];
-const RAW_ALLOCATOR: [Expected; 2] = [
-    Expected {
-        name: "alloc",
-        human: "alloc(size: u32) -> ptr",
-        params: &[I32],
-        results: &[I32],
-    },
-    Expected {
-        name: "dealloc",
-        human: "dealloc(ptr: usize, size: u32)",
-        params: &[I32, I32],
-        results: &[],
-    },
-];
 
 const NO_ALLOCATOR: &str = "no usable allocator - export __new, __pin and __unpin \
     (AssemblyScript >= 0.18: build with --exportRuntime), __alloc, __retain and __release \
     (AssemblyScript < 0.18), or alloc(size) -> ptr and dealloc(ptr, size) (other languages)";
 
-fn check(shape: &Shape, e: &Expected, hint: &str, problems: &mut Vec<String>) {
+const ENTRY_HINT: &str = "export it from the guest's entry file";
+
+/// Whether `shape` has export `e` with its signature: `Ok(true)` present, `Ok(false)` absent,
+/// `Err` present but wrong.
+fn find(shape: &Shape, e: &GuestExport) -> Result<bool, Problem> {
     let want = Sig::new(e.params, e.results);
     match shape.exports.get(e.name) {
-        None => problems.push(format!("missing export {} - {hint}", e.human)),
-        Some(Export::Func(sig)) if *sig == want => {}
-        Some(Export::Func(sig)) => problems.push(format!(
-            "export {} has signature {sig}, expected {want} for {}",
-            e.name, e.human
+        None => Ok(false),
+        Some(Export::Func(sig)) if *sig == want => Ok(true),
+        Some(Export::Func(sig)) => Err(Problem::new(
+            Code::ExportSignature,
+            format!(
+                "export {} has signature {sig}, expected {want} for {}",
+                e.name, e.human
+            ),
         )),
-        Some(_) => problems.push(format!(
-            "export {} is not a function, expected {}",
-            e.name, e.human
+        Some(_) => Err(Problem::new(
+            Code::ExportSignature,
+            format!("export {} is not a function, expected {}", e.name, e.human),
         )),
     }
 }
 
-/// Checks a module's exports against ABI v1 and detects its allocator flavour. On failure,
-/// returns every problem found, each phrased for the person building the guest.
-pub fn detect(shape: &Shape) -> Result<Abi, Vec<String>> {
+/// Checks a module's exports against `GUEST_EXPORTS` and detects its allocator flavour. On
+/// failure, returns every problem found, each phrased for the person building the guest.
+pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
     let mut problems = Vec::new();
-    let has = |name: &str| shape.exports.contains_key(name);
-
-    let flavour = if has("__new") {
-        Some(Flavour::AssemblyScript)
-    } else if has("__alloc") {
-        Some(Flavour::AssemblyScriptLegacy)
-    } else if has("alloc") {
-        Some(Flavour::Raw)
-    } else {
-        None
-    };
-    match flavour {
-        Some(Flavour::AssemblyScript) => {
-            let hint = "build with --exportRuntime";
-            AS_ALLOCATOR
-                .iter()
-                .for_each(|e| check(shape, e, hint, &mut problems));
-        }
-        Some(Flavour::AssemblyScriptLegacy) => {
-            let hint =
-                "the older AssemblyScript runtime exports __alloc, __retain and __release together";
-            AS_LEGACY_ALLOCATOR
-                .iter()
-                .for_each(|e| check(shape, e, hint, &mut problems));
-        }
-        Some(Flavour::Raw) => {
-            let hint = "a raw guest exports alloc and dealloc together";
-            RAW_ALLOCATOR
-                .iter()
-                .for_each(|e| check(shape, e, hint, &mut problems));
-        }
-        None => problems.push(NO_ALLOCATOR.to_string()),
+    let flavour = Flavour::ALL
+        .into_iter()
+        .find(|f| shape.exports.contains_key(f.marker()));
+    if flavour.is_none() {
+        problems.push(Problem::new(Code::NoAllocator, NO_ALLOCATOR));
     }
-
-    let entry_hint = "export it from the guest's entry file";
-    check(shape, &ON_CONNECTION, entry_hint, &mut problems);
-    let on_data = if flavour == Some(Flavour::Raw) {
-        &ON_DATA_RAW
-    } else {
-        &ON_DATA_AS
+    let mut abi = Abi {
+        flavour: flavour.unwrap_or(Flavour::AssemblyScript),
+        hooks: [false; Hook::COUNT],
+        initialize: false,
     };
-    check(shape, on_data, entry_hint, &mut problems);
-    check(shape, &ON_CLOSE, entry_hint, &mut problems);
-
-    let event_sig = Sig::new(&[I32], &[]);
-    let mut present = |name: &str, want: &Sig, human: &str| match shape.exports.get(name) {
-        None => false,
-        Some(Export::Func(sig)) if sig == want => true,
-        Some(Export::Func(sig)) => {
-            problems.push(format!(
-                "export {name} has signature {sig}, expected {want} for {human}"
+    for e in GUEST_EXPORTS {
+        let applies = match flavour {
+            Some(f) => e.applies_to(f),
+            // Without an allocator, still name the missing events (in their AssemblyScript form).
+            None => e.role != Role::Allocator && e.applies_to(Flavour::AssemblyScript),
+        };
+        if !applies {
+            continue;
+        }
+        let present = match find(shape, e) {
+            Ok(present) => present,
+            Err(p) => {
+                problems.push(p);
+                continue;
+            }
+        };
+        if !present && e.need == Need::Required {
+            let hint = match (e.role, flavour) {
+                (Role::Allocator, Some(f)) => f.hint(),
+                _ => ENTRY_HINT,
+            };
+            problems.push(Problem::new(
+                Code::MissingExport,
+                format!("missing export {} - {hint}", e.human),
             ));
-            false
         }
-        Some(_) => {
-            problems.push(format!("export {name} is not a function, expected {human}"));
-            false
+        match e.role {
+            Role::Hook(h) => abi.hooks[h as usize] = present,
+            Role::Initialize => abi.initialize = present,
+            Role::Data | Role::Allocator => {}
         }
-    };
-    let [on_error, on_end, on_drain, on_connect] =
-        OPTIONAL_EVENTS.map(|name| present(name, &event_sig, &format!("{name}(id: u32)")));
-    let initialize = present("_initialize", &Sig::new(&[], &[]), "_initialize()");
-
-    match shape.exports.get("memory") {
-        Some(Export::Memory) => {}
-        _ => problems.push(
-            "missing export memory - the guest must export its linear memory as \"memory\" \
-             (AssemblyScript does by default; do not use --importMemory)"
-                .to_string(),
-        ),
     }
-
-    match flavour {
-        Some(flavour) if problems.is_empty() => Ok(Abi {
-            flavour,
-            optional: Optional {
-                on_error,
-                on_end,
-                on_drain,
-                on_connect,
-                initialize,
-            },
-        }),
-        _ => Err(problems),
+    if !matches!(shape.exports.get("memory"), Some(Export::Memory)) {
+        problems.push(Problem::new(
+            Code::MissingExport,
+            "missing export memory - the guest must export its linear memory as \"memory\" \
+             (AssemblyScript does by default; do not use --importMemory)",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(abi)
+    } else {
+        Err(problems)
     }
 }
 
 /// Checks every import of a module against what the host provides (`module`, `name`,
-/// signature). Returns one problem per unknown or mismatched import, or a single summary.
-pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<(), Vec<String>> {
+/// signature). Returns one problem per mismatched import, after one naming all unknown ones.
+pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<(), Vec<Problem>> {
     let mut unknown = Vec::new();
     let mut problems = Vec::new();
     for imp in &shape.imports {
@@ -316,13 +186,19 @@ pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<()
             .find(|(m, n, _)| *m == imp.module && *n == imp.name);
         match (found, &imp.sig) {
             (None, _) => unknown.push(format!("{}.{}", imp.module, imp.name)),
-            (Some(_), None) => problems.push(format!(
-                "import {}.{} is not a function; the host only provides functions",
-                imp.module, imp.name
+            (Some(_), None) => problems.push(Problem::new(
+                Code::ImportSignature,
+                format!(
+                    "import {}.{} is not a function; the host only provides functions",
+                    imp.module, imp.name
+                ),
             )),
-            (Some((_, _, want)), Some(sig)) if sig != want => problems.push(format!(
-                "import {}.{} has signature {sig}, the host provides {want}",
-                imp.module, imp.name
+            (Some((_, _, want)), Some(sig)) if sig != want => problems.push(Problem::new(
+                Code::ImportSignature,
+                format!(
+                    "import {}.{} has signature {sig}, the host provides {want}",
+                    imp.module, imp.name
+                ),
             )),
             _ => {}
         }
@@ -335,7 +211,7 @@ pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<()
         } else {
             msg.push_str(" - the host provides the Socket and env imports listed in the README");
         }
-        problems.insert(0, msg);
+        problems.insert(0, Problem::new(Code::UnknownImport, msg));
     }
     if problems.is_empty() {
         Ok(())
@@ -347,6 +223,12 @@ pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const I32: Type = Type::I32;
+
+    fn messages(problems: Vec<Problem>) -> Vec<String> {
+        problems.into_iter().map(|p| p.message).collect()
+    }
 
     fn f(params: &[Type], results: &[Type]) -> Export {
         Export::Func(Sig::new(params, results))
@@ -378,7 +260,8 @@ mod tests {
     fn a_modern_assemblyscript_guest_is_detected() {
         let abi = detect(&shape(&as_modern())).unwrap();
         assert_eq!(abi.flavour, Flavour::AssemblyScript);
-        assert_eq!(abi.optional, Optional::default());
+        assert!(abi.has(Hook::Connection) && abi.has(Hook::Close));
+        assert!(!abi.has(Hook::Error) && !abi.has(Hook::End) && !abi.initialize);
     }
 
     #[test]
@@ -388,8 +271,8 @@ mod tests {
         e.push(("onError", f(&[I32], &[])));
         e.push(("_initialize", f(&[], &[])));
         let abi = detect(&shape(&e)).unwrap();
-        assert!(abi.optional.on_end && abi.optional.on_error && abi.optional.initialize);
-        assert!(!abi.optional.on_drain && !abi.optional.on_connect);
+        assert!(abi.has(Hook::End) && abi.has(Hook::Error) && abi.initialize);
+        assert!(!abi.has(Hook::Drain) && !abi.has(Hook::Connect));
     }
 
     #[test]
@@ -421,7 +304,7 @@ mod tests {
         ];
         assert_eq!(detect(&shape(&e)).unwrap().flavour, Flavour::Raw);
         e[4] = ("onData", f(&[I32, I32], &[]));
-        let errs = detect(&shape(&e)).unwrap_err();
+        let errs = messages(detect(&shape(&e)).unwrap_err());
         assert_eq!(errs.len(), 1);
         assert!(
             errs[0].contains("onData(id: u32, ptr: usize, len: u32)"),
@@ -435,7 +318,7 @@ mod tests {
             .into_iter()
             .filter(|(n, _)| *n != "onData" && *n != "__pin")
             .collect();
-        let errs = detect(&shape(&e)).unwrap_err();
+        let errs = messages(detect(&shape(&e)).unwrap_err());
         let all = errs.join("; ");
         assert!(
             all.contains("missing export onData(id: u32, data: ArrayBuffer)"),
@@ -453,7 +336,7 @@ mod tests {
             .into_iter()
             .filter(|(n, _)| !n.starts_with("__"))
             .collect();
-        let errs = detect(&shape(&e)).unwrap_err();
+        let errs = messages(detect(&shape(&e)).unwrap_err());
         assert_eq!(errs, vec![NO_ALLOCATOR.to_string()]);
         assert!(errs[0].contains("--exportRuntime") && errs[0].contains("alloc(size)"));
     }
@@ -463,7 +346,7 @@ mod tests {
         let mut e = as_modern();
         e.retain(|(n, _)| *n != "memory");
         e.push(("onEnd", f(&[I32, I32], &[])));
-        let errs = detect(&shape(&e)).unwrap_err();
+        let errs = messages(detect(&shape(&e)).unwrap_err());
         let all = errs.join("; ");
         assert!(
             all.contains("export onEnd has signature (i32, i32) -> (), expected (i32) -> ()"),
@@ -493,7 +376,7 @@ mod tests {
                 sig: Some(Sig::new(&[], &[])),
             },
         ];
-        let errs = check_imports(&s, &provided).unwrap_err();
+        let errs = messages(check_imports(&s, &provided).unwrap_err());
         assert!(
             errs[0].contains("wasi_snapshot_preview1.fd_write, foo.bar"),
             "{errs:?}"
@@ -510,7 +393,7 @@ mod tests {
             name: "abort".into(),
             sig: Some(Sig::new(&[I32], &[])),
         }];
-        let errs = check_imports(&s, &provided).unwrap_err();
+        let errs = messages(check_imports(&s, &provided).unwrap_err());
         assert_eq!(
             errs,
             vec![
@@ -518,5 +401,39 @@ mod tests {
                     .to_string()
             ]
         );
+    }
+
+    #[test]
+    fn each_problem_carries_a_stable_code() {
+        let e: Vec<_> = as_modern()
+            .into_iter()
+            .filter(|(n, _)| *n != "onClose")
+            .collect();
+        let errs = detect(&shape(&e)).unwrap_err();
+        assert_eq!(errs[0].code, Code::MissingExport);
+        assert_eq!(errs[0].code.as_str(), "ERR_GUEST_MISSING_EXPORT");
+        let none: Vec<_> = as_modern()
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with("__"))
+            .collect();
+        assert_eq!(
+            detect(&shape(&none)).unwrap_err()[0].code,
+            Code::NoAllocator
+        );
+    }
+
+    #[test]
+    fn every_export_row_has_a_unique_name_per_flavour() {
+        for flavour in Flavour::ALL {
+            let mut names: Vec<_> = GUEST_EXPORTS
+                .iter()
+                .filter(|e| e.applies_to(flavour))
+                .map(|e| e.name)
+                .collect();
+            names.sort();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "{flavour}");
+        }
     }
 }

@@ -1,21 +1,26 @@
 //! A bridge: one loaded guest serving many connections. It hands out connection ids (never
 //! reused while the bridge lives) and routes each connection's events to the executor that owns
 //! it: one executor driven on the caller's thread (`threads: 0`), or a pool of worker threads.
+//! Routing knows nothing of wasmer: it moves `Event`s and output batches.
 
+pub mod event;
 pub mod ids;
 pub mod pool;
+pub mod stats;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::bridge::ids::IdSource;
-use crate::bridge::pool::{Event, Pool, Sink};
 use crate::guest::Guest;
-use crate::instance::executor::{Executor, Stats};
-use crate::instance::failure::Failure;
+use crate::instance::executor::Executor;
+use crate::instance::failure::{Failure, Kind};
 use crate::policy::allow::Allowlist;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
+use event::Event;
+use ids::IdSource;
+use pool::{Pool, Sink};
+use stats::Stats;
 
 enum Mode {
     Inline(Box<Executor>),
@@ -45,7 +50,7 @@ impl Bridge {
             (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink, dialer)?),
             (_, None) => {
                 return Err(Failure::new(
-                    crate::instance::failure::Kind::Host,
+                    Kind::Host,
                     "threaded mode needs an output sink",
                 ));
             }
@@ -53,42 +58,20 @@ impl Bridge {
         Ok(Bridge { mode, ids })
     }
 
-    fn dispatch(&mut self, id: u32, inline: impl FnOnce(&mut Executor), event: Event) {
-        match &mut self.mode {
-            Mode::Inline(exec) => inline(exec),
-            Mode::Threaded(pool) => pool.send(id, event),
-        }
-    }
-
     /// Registers a new connection and runs `onConnection`. `None` once all 2^32 - 1 ids of this
     /// bridge are used up: ids are never reused, so the connection must be refused.
     pub fn open(&mut self) -> Option<u32> {
         let id = self.ids.next()?;
-        match &mut self.mode {
-            Mode::Inline(exec) => exec.open(id),
-            Mode::Threaded(pool) => pool.open(id),
-        }
+        self.event(Event::Open(id));
         Some(id)
     }
 
-    /// Bytes arrived on `id`; `queued` is the socket's unsent output right now.
-    pub fn data(&mut self, id: u32, data: &[u8], queued: usize) {
+    /// Runs `event` on the executor that owns its connection: here (inline), or on its worker.
+    pub fn event(&mut self, event: Event<'_>) {
         match &mut self.mode {
-            Mode::Inline(exec) => exec.data(id, data, queued),
-            Mode::Threaded(pool) => pool.send(id, Event::Data(id, data.to_vec(), queued)),
+            Mode::Inline(exec) => exec.handle(event),
+            Mode::Threaded(pool) => pool.send(event.into_owned()),
         }
-    }
-
-    pub fn end(&mut self, id: u32, half_open: bool) {
-        self.dispatch(id, |e| e.end(id, half_open), Event::End(id, half_open));
-    }
-
-    pub fn error(&mut self, id: u32) {
-        self.dispatch(id, |e| e.error(id), Event::Error(id));
-    }
-
-    pub fn drain(&mut self, id: u32, queued: usize) {
-        self.dispatch(id, |e| e.drain(id, queued), Event::Drain(id, queued));
     }
 
     /// JS is dialing connection `id`, which the guest on `worker` asked for (a `Connect`
@@ -97,15 +80,6 @@ impl Bridge {
         if let Mode::Threaded(pool) = &mut self.mode {
             pool.adopt(id, worker as usize);
         }
-    }
-
-    /// The outbound connection `id` is established.
-    pub fn connected(&mut self, id: u32) {
-        self.dispatch(id, |e| e.connected(id), Event::Connected(id));
-    }
-
-    pub fn close(&mut self, id: u32) {
-        self.dispatch(id, |e| e.close(id), Event::Close(id));
     }
 
     /// Inline mode: the output batch produced since the last `clear_output` (empty when there is

@@ -15,9 +15,11 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
+use crate::bridge::event::Event;
+use crate::bridge::ids::IdHasher;
+use crate::bridge::stats::Stats;
 use crate::guest::Guest;
-use crate::instance::conn::IdHasher;
-use crate::instance::executor::{Executor, Stats};
+use crate::instance::executor::Executor;
 use crate::instance::failure::{Failure, Kind};
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
@@ -30,22 +32,15 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Stack of a worker thread: room for deep guest recursion before wasmer reports exhaustion.
 const WORKER_STACK: usize = 8 << 20;
 
-/// One connection event for a worker.
-pub enum Event {
-    Open(u32),
-    /// Bytes, and the socket's queued output when they arrived.
-    Data(u32, Vec<u8>, usize),
-    End(u32, bool),
-    Error(u32),
-    Drain(u32, usize),
-    /// An outbound connection the guest dialed is established.
-    Connected(u32),
-    Close(u32),
+/// What a worker's channel carries.
+enum Msg {
+    Event(Event<'static>),
+    /// Finish the events sent before, then exit.
     Stop,
 }
 
 struct Worker {
-    tx: Sender<Event>,
+    tx: Sender<Msg>,
     stats: Arc<Mutex<Stats>>,
     /// Connections routed to this worker and not yet closed (JS-thread bookkeeping).
     load: usize,
@@ -76,7 +71,7 @@ impl Pool {
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
             let stats = Arc::new(Mutex::new(Stats::default()));
             let (g, s, st) = (guest.clone(), sink.clone(), stats.clone());
-            // MAX_THREADS (256, js/index.js) keeps every index within a u8.
+            // MAX_THREADS (policy/limits.rs) keeps every index within a u8.
             let d = dialer.for_worker(i as u8);
             let spawned = thread::Builder::new()
                 .name(format!("wsb-worker-{i}"))
@@ -121,19 +116,6 @@ impl Pool {
         self.workers.len()
     }
 
-    /// Binds connection `id` to the least-loaded worker and runs `onConnection` there.
-    pub fn open(&mut self, id: u32) {
-        let (i, w) = self
-            .workers
-            .iter_mut()
-            .enumerate()
-            .min_by_key(|(_, w)| w.load)
-            .expect("a pool has at least one worker");
-        w.load += 1;
-        self.route.insert(id, i);
-        let _ = w.tx.send(Event::Open(id));
-    }
-
     /// Routes connection `id`, which worker `worker`'s guest dialed, to that worker.
     pub fn adopt(&mut self, id: u32, worker: usize) {
         if let Some(w) = self.workers.get_mut(worker) {
@@ -142,20 +124,27 @@ impl Pool {
         }
     }
 
-    /// Sends an event to the worker that owns its connection; events for unknown ids are dropped.
-    pub fn send(&mut self, id: u32, event: Event) {
-        let closing = matches!(event, Event::Close(_));
-        let owner = if closing {
-            self.route.remove(&id)
-        } else {
-            self.route.get(&id).copied()
-        };
-        if let Some(i) = owner {
-            let w = &mut self.workers[i];
-            if closing {
-                w.load -= 1;
+    /// Sends an event to the worker that owns its connection. `Open` binds the connection to the
+    /// least-loaded worker, `Close` unbinds it; events for unknown ids are dropped.
+    pub fn send(&mut self, event: Event<'static>) {
+        let id = event.id();
+        let owner = match event {
+            Event::Open(_) => {
+                let i = (0..self.workers.len())
+                    .min_by_key(|&i| self.workers[i].load)
+                    .unwrap_or(0);
+                self.workers[i].load += 1;
+                self.route.insert(id, i);
+                Some(i)
             }
-            let _ = w.tx.send(event);
+            Event::Close(_) => self
+                .route
+                .remove(&id)
+                .inspect(|&i| self.workers[i].load -= 1),
+            _ => self.route.get(&id).copied(),
+        };
+        if let Some(w) = owner.and_then(|i| self.workers.get(i)) {
+            let _ = w.tx.send(Msg::Event(event));
         }
     }
 
@@ -163,15 +152,7 @@ impl Pool {
     pub fn stats(&self) -> Stats {
         let mut total = Stats::default();
         for w in &self.workers {
-            let s = *w.stats.lock();
-            total.accepted += s.accepted;
-            total.closed += s.closed;
-            total.bytes_in += s.bytes_in;
-            total.bytes_out += s.bytes_out;
-            total.events += s.events;
-            total.traps += s.traps;
-            total.restarts += s.restarts;
-            total.dialed += s.dialed;
+            total += *w.stats.lock();
         }
         total
     }
@@ -180,7 +161,7 @@ impl Pool {
     /// the caller can join them where blocking is allowed.
     pub fn stop(&mut self) -> Vec<JoinHandle<()>> {
         for w in &self.workers {
-            let _ = w.tx.send(Event::Stop);
+            let _ = w.tx.send(Msg::Stop);
         }
         std::mem::take(&mut self.handles)
     }
@@ -191,46 +172,36 @@ impl Drop for Pool {
         // Never join here (this may run on the JS thread): stopping is enough, the threads exit
         // once they have finished their current event.
         for w in &self.workers {
-            let _ = w.tx.send(Event::Stop);
+            let _ = w.tx.send(Msg::Stop);
         }
     }
 }
 
 /// A worker's loop: run every waiting event, then hand the batch over.
-fn run(mut exec: Executor, rx: Receiver<Event>, sink: Sink, stats: Arc<Mutex<Stats>>) {
+fn run(mut exec: Executor, rx: Receiver<Msg>, sink: Sink, stats: Arc<Mutex<Stats>>) {
     // Output of the start function (logs).
     flush(&mut exec, &sink, &stats);
     while let Ok(first) = rx.recv() {
-        let mut event = Some(first);
-        while let Some(ev) = event.take() {
-            if !handle(&mut exec, ev) {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            let Msg::Event(event) = msg else {
                 flush(&mut exec, &sink, &stats);
                 return;
+            };
+            let consumed = match &event {
+                Event::Data { id, bytes, .. } => Some((*id, bytes.len())),
+                _ => None,
+            };
+            exec.handle(event);
+            if let Some((id, n)) = consumed {
+                exec.ack(id, n);
             }
             if exec.output().len() < FLUSH_AT {
-                event = rx.try_recv().ok();
+                next = rx.try_recv().ok();
             }
         }
         flush(&mut exec, &sink, &stats);
     }
-}
-
-/// Runs one event; false for `Stop`.
-fn handle(exec: &mut Executor, event: Event) -> bool {
-    match event {
-        Event::Open(id) => exec.open(id),
-        Event::Data(id, bytes, queued) => {
-            exec.data(id, &bytes, queued);
-            exec.ack(id, bytes.len());
-        }
-        Event::End(id, half_open) => exec.end(id, half_open),
-        Event::Error(id) => exec.error(id),
-        Event::Drain(id, queued) => exec.drain(id, queued),
-        Event::Connected(id) => exec.connected(id),
-        Event::Close(id) => exec.close(id),
-        Event::Stop => return false,
-    }
-    true
 }
 
 fn flush(exec: &mut Executor, sink: &Sink, stats: &Mutex<Stats>) {

@@ -30,6 +30,8 @@ use wasmer::{MemoryType, Pages, TableStyle, TableType, WASM_PAGE_SIZE};
 
 /// The default cap: 256 MiB.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;
+/// Smallest cap: one wasm page.
+pub const MIN_MEMORY_BYTES: u64 = WASM_PAGE_SIZE as u64;
 /// The largest cap: a 32-bit guest cannot address more than 4 GiB anyway.
 pub const MAX_MEMORY_BYTES: u64 = 1 << 32;
 
@@ -48,6 +50,7 @@ impl MemoryCap {
         }
     }
 
+    #[cfg(test)]
     pub fn pages(self) -> u32 {
         self.pages
     }

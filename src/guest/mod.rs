@@ -5,9 +5,8 @@
 //! are `Send + Sync`); each executor instantiates its own copy from it.
 
 pub mod cache;
+pub mod error;
 pub mod memcap;
-
-use std::fmt;
 
 use std::sync::Arc;
 
@@ -17,7 +16,8 @@ use wasmer_middlewares::Metering;
 
 use crate::abi::{self, Abi, Export, Import, Shape, Sig};
 use crate::guest::memcap::{CappedTunables, MemoryCap};
-use crate::instance::imports;
+
+pub use error::{Code, LoadError, Problem};
 
 /// How a guest is compiled and limited: the bridge options that reach the compiler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,35 +38,6 @@ pub struct Guest {
     /// The fuel budget and memory cap it was compiled for, which each instance enforces.
     pub settings: Settings,
 }
-
-/// Why a guest could not be loaded. Displays as `cannot load guest 'x.wasm': ...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError {
-    pub name: String,
-    pub problems: Vec<String>,
-}
-
-impl LoadError {
-    pub fn new(name: &str, problem: impl Into<String>) -> LoadError {
-        LoadError {
-            name: name.to_string(),
-            problems: vec![problem.into()],
-        }
-    }
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot load guest '{}': {}",
-            self.name,
-            self.problems.join("; ")
-        )
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
@@ -93,8 +64,9 @@ pub fn compile_with(
     bytes: &[u8],
     settings: &Settings,
 ) -> Result<Guest, LoadError> {
-    let module = Module::new(&engine, bytes)
-        .map_err(|e| LoadError::new(name, format!("invalid WebAssembly: {e}")))?;
+    let module = Module::new(&engine, bytes).map_err(|e| {
+        LoadError::new(name, Code::InvalidWasm, format!("invalid WebAssembly: {e}"))
+    })?;
     validate(name, engine, module, settings)
 }
 
@@ -103,12 +75,14 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::new(
             name,
+            Code::Empty,
             "the file is empty - expected a WebAssembly module",
         ));
     }
     if !bytes.starts_with(WASM_MAGIC) && !looks_like_wat(bytes) {
         return Err(LoadError::new(
             name,
+            Code::NotWasm,
             "not a WebAssembly module (it does not start with the \\0asm magic bytes) - \
              pass the .wasm file asc wrote, not the source",
         ));
@@ -143,10 +117,10 @@ pub fn validate(
         if let ExternType::Memory(ty) = export.ty()
             && let Err(p) = settings.memory.check_initial(ty)
         {
-            problems.push(p);
+            problems.push(Problem::new(Code::MemoryLimit, p));
         }
     }
-    if let Err(p) = abi::check_imports(&shape, &imports::provided()) {
+    if let Err(p) = abi::check_imports(&shape, &abi::imports::provided()) {
         problems.extend(p);
     }
     let abi = match abi::detect(&shape) {

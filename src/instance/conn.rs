@@ -2,7 +2,9 @@
 //! in, as far as the host's answers to the guest depend on it.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
+
+use crate::bridge::ids::IdHasher;
 
 /// Host-side state of one connection.
 #[derive(Debug, Default, Clone)]
@@ -89,42 +91,9 @@ impl ConnTable {
     }
 }
 
-/// Hashes a connection id with one multiplication (Fibonacci hashing) instead of SipHash: ids
-/// are handed out by the host, not chosen by a peer, so there is nothing to defend against, and
-/// the lookup runs on every guest call (`Socket.write`) and every delivered chunk. The product
-/// spreads sequential ids over the high bits the map's control bytes use.
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
-
-    #[test]
-    fn sequential_ids_differ_in_the_top_seven_bits() {
-        // hashbrown's control bytes use the top 7 bits: sequential ids must not share them all.
-        let build = BuildHasherDefault::<IdHasher>::default();
-        let tops: std::collections::HashSet<u64> =
-            (1..=128u32).map(|id| build.hash_one(id) >> 57).collect();
-        assert!(tops.len() > 64, "only {} distinct top bits", tops.len());
-    }
 
     #[test]
     fn a_table_of_many_ids_finds_and_removes_each() {

@@ -2,7 +2,8 @@
 
 use wasmer::RuntimeError;
 
-/// The `kind` of a `GuestError`. The numbers travel in outbox `Error` records (`js/batch.js`).
+/// The `kind` of a `GuestError`. The numbers travel in outbox `Error` records; JS learns the names
+/// from `constants()` (napi/constants.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
@@ -17,6 +18,27 @@ pub enum Kind {
     Memory = 4,
     /// The host refused the guest (a limit it broke, or an instance that could not start).
     Host = 5,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Trap,
+        Kind::Abort,
+        Kind::Fuel,
+        Kind::Memory,
+        Kind::Host,
+    ];
+
+    /// How JS names it (`GuestError.kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Trap => "trap",
+            Kind::Abort => "abort",
+            Kind::Fuel => "fuel",
+            Kind::Memory => "memory",
+            Kind::Host => "host",
+        }
+    }
 }
 
 /// A failure with its message, ready to report.

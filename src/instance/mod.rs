@@ -3,7 +3,9 @@
 
 pub mod conn;
 pub mod executor;
+pub mod exports;
 pub mod failure;
+pub mod fuel;
 pub mod guestmem;
 pub mod imports;
 pub mod outbox;

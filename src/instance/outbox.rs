@@ -4,7 +4,7 @@
 //! Guests write, end, close, pause, log and fail while they run; none of that may call back into
 //! JS from inside wasm. Each request is appended here as a record, and the whole batch is handed
 //! to JS as one `Buffer` (without a copy) after the event returns. JS walks the records in order
-//! (`js/batch.js`). The same encoding will carry batches from worker threads.
+//! (`js/batch.js`). Worker threads hand their batches over in the same encoding.
 //!
 //! Record layout, little endian, no padding:
 //!
@@ -24,7 +24,7 @@ pub const KEEP_CAPACITY: usize = 1 << 20;
 /// The `id` of a record that concerns no connection.
 pub const NO_ID: u32 = u32::MAX;
 
-/// What a record asks JS to do. The numbers are shared with `js/batch.js`.
+/// What a record asks JS to do. JS reads the numbers from `constants()` (napi/constants.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Op {
@@ -54,21 +54,23 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every op with the name JS knows it by (`constants().ops`, read by js/batch.js).
+    pub const ALL: [(Op, &'static str); 10] = [
+        (Op::Write, "WRITE"),
+        (Op::End, "END"),
+        (Op::Close, "CLOSE"),
+        (Op::Pause, "PAUSE"),
+        (Op::Resume, "RESUME"),
+        (Op::Log, "LOG"),
+        (Op::Error, "ERROR"),
+        (Op::WantDrain, "WANT_DRAIN"),
+        (Op::Ack, "ACK"),
+        (Op::Connect, "CONNECT"),
+    ];
+
     #[cfg(test)]
     fn from_u8(v: u8) -> Option<Op> {
-        Some(match v {
-            1 => Op::Write,
-            2 => Op::End,
-            3 => Op::Close,
-            4 => Op::Pause,
-            5 => Op::Resume,
-            6 => Op::Log,
-            7 => Op::Error,
-            8 => Op::WantDrain,
-            9 => Op::Ack,
-            10 => Op::Connect,
-            _ => return None,
-        })
+        Op::ALL.iter().map(|&(op, _)| op).find(|&op| op as u8 == v)
     }
 }
 

@@ -5,14 +5,15 @@
 //! 400 ns per call measured here, more than running a small guest event. This function is bound
 //! to one bridge when it is made (`NativeBridge.dataFunction()`): the bridge travels as the
 //! function's data pointer, so a call is `napi_get_cb_info`, two numbers, one buffer view and the
-//! event itself. It behaves exactly like the `data` method: same arguments, same return value
-//! (the output batch's length, see `glue::Core::out`), a thrown error for bad arguments.
+//! event itself. It returns what the bridge's event methods return (the output batch's length, see
+//! `bridge::Core::out`), and throws a TypeError for bad arguments.
 //!
 //! Ownership: the function holds one `Rc` of the bridge's core, boxed as its data pointer; a
 //! finalizer on the function drops it when V8 collects the function. Calls run on the JS thread
 //! only (Node-API never calls a function elsewhere), which is what makes `Rc` and `RefCell`
 //! sound here. Host code never unwinds into Node: a panic becomes a thrown error.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{CStr, c_void};
 use std::panic::{self, AssertUnwindSafe};
@@ -22,7 +23,8 @@ use std::rc::Rc;
 use napi::bindgen_prelude::*;
 use napi::sys;
 
-use crate::napi::{BUSY, Core};
+use crate::bridge::event::Event;
+use crate::napi::bridge::{BUSY, Core};
 
 type Shared = Rc<RefCell<Core>>;
 
@@ -133,7 +135,14 @@ unsafe extern "C" fn call_data(
         unsafe { std::slice::from_raw_parts(bytes.cast::<u8>(), len) }
     };
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        Core::event(core, |bridge| bridge.data(id, input, queued as usize))
+        Core::event(
+            core,
+            Event::Data {
+                id,
+                bytes: Cow::Borrowed(input),
+                queued: queued as usize,
+            },
+        )
     }));
     let n = match outcome {
         Ok(Some(n)) => n,

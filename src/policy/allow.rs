@@ -44,6 +44,7 @@ impl Allowlist {
         Ok(Allowlist { entries })
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

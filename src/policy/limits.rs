@@ -15,6 +15,13 @@ pub const INPUT_WINDOW_FACTOR: usize = 4;
 /// flight can pass the window before JS pauses the socket.
 pub const MAX_READ: usize = 64 * 1024;
 
+/// Default `highWaterMark`: Node's own default for a socket.
+pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+
+/// Most worker threads (`threads`; JS refuses more): a worker's index travels as a `u8` in
+/// `Connect` records.
+pub const MAX_THREADS: usize = 256;
+
 /// Largest `highWaterMark` (JS refuses more): keeps the hard cap, and so any one batch record,
 /// far below the 4 GiB a record length can describe.
 pub const MAX_HIGH_WATER_MARK: usize = 256 << 20;

@@ -1,7 +1,9 @@
-//! The host import table: every function a guest can import, in one place.
+//! The state host imports work on (`HostEnv`, one per guest instance), and the imports
+//! themselves by module: `socket.rs` (`Socket.*`), `env.rs` (what AssemblyScript imports from
+//! `env`). The table that registers them is `abi/imports.rs` (`HOST_IMPORTS`).
 //!
-//! Each import is documented where it is defined below: its arguments, its return value and who
-//! owns which memory. Common rules:
+//! Each import is documented where it is defined: its arguments, its return value and who owns
+//! which memory. Common rules:
 //! - Pointers and lengths are wasm `i32`s read as `u32`. A range that is not inside guest memory
 //!   is a guest error of kind `trap` ("Socket.write: guest passed pointer ..."); the host never
 //!   reads or writes outside the guest's memory.
@@ -11,29 +13,29 @@
 //!   nothing), never an error: connections can close while the guest still holds their id.
 //! - Host imports never call back into the guest and never call JS: what they produce is appended
 //!   to the instance's outbox and delivered after the event returns.
-//!
-//! `HOST_IMPORTS` is the table; `build` turns it into a wasmer `Imports`, `provided` into the
-//! signatures `abi::check_imports` validates guests against.
+
+pub mod env;
+pub mod socket;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use wasmer::{
-    AsStoreRef, Function, FunctionEnv, FunctionEnvMut, Imports, Memory, RuntimeError, Store, Type,
-};
+use wasmer::{AsStoreRef, FunctionEnvMut, Memory, RuntimeError};
 
-use crate::abi::Sig;
+use crate::bridge::stats::Stats;
 use crate::instance::conn::ConnTable;
 use crate::instance::failure::{Failure, Kind};
-use crate::instance::guestmem::{
-    OutOfBounds, checked_range, guest_bytes, read_as_string, read_into,
-};
-use crate::instance::outbox::{NO_ID, Op, Outbox};
+use crate::instance::guestmem::{OutOfBounds, read_as_string};
+use crate::instance::outbox::Outbox;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
-/// Log levels carried in outbox `Log` records (`js/batch.js` names them).
+pub use crate::abi::imports::build;
+
+/// What a host import function receives: the instance's `HostEnv` and its store.
+pub(crate) type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
+
+/// Log levels carried in outbox `Log` records; `NAMES` is how JS shows them (`'log'` events).
 pub mod level {
     pub const LOG: u8 = 0;
     pub const INFO: u8 = 1;
@@ -41,13 +43,14 @@ pub mod level {
     pub const ERROR: u8 = 3;
     pub const DEBUG: u8 = 4;
     pub const TRACE: u8 = 5;
+    /// Indexed by level.
+    pub const NAMES: [&str; 6] = ["log", "info", "warn", "error", "debug", "trace"];
 }
 
-/// Most `console.time` labels one instance may have running; later ones are ignored.
-const MAX_TIMERS: usize = 1024;
+pub(crate) const MAX_TIMERS: usize = 1024;
 /// Longest timer label kept (bytes; longer labels are cut, at a character boundary), so the
 /// timers of one instance hold at most about 1 MiB.
-const MAX_TIMER_LABEL: usize = 1024;
+pub(crate) const MAX_TIMER_LABEL: usize = 1024;
 
 /// The state host imports work on: one per guest instance.
 pub struct HostEnv {
@@ -61,13 +64,14 @@ pub struct HostEnv {
     pub failure: Option<Failure>,
     /// Backpressure mark and hard cap of each connection's queued output.
     pub limits: Limits,
-    /// Bytes accepted by `Socket.write`.
-    pub bytes_out: u64,
+    /// This instance's `bytes_out` (bytes accepted by `Socket.write`) and `dialed` (connections
+    /// opened by `Socket.connect`); the executor counts the rest.
+    pub stats: Stats,
     /// What `Socket.connect` may dial, and the ids it hands out.
     pub dialer: Dialer,
-    /// Connections dialed with `Socket.connect`.
-    pub dialed: u64,
+    /// `console.time` labels running (`env.rs`).
     timers: HashMap<String, Instant>,
+    /// Makes every `env.seed` differ.
     seed_counter: u64,
 }
 
@@ -79,9 +83,8 @@ impl HostEnv {
             conns: ConnTable::default(),
             failure: None,
             limits,
-            bytes_out: 0,
+            stats: Stats::default(),
             dialer,
-            dialed: 0,
             timers: HashMap::new(),
             seed_counter: 0,
         }
@@ -96,7 +99,7 @@ impl HostEnv {
 
     /// Reads an AssemblyScript string argument. Before instantiation finishes (a start function
     /// that logs) the memory is not reachable yet and the text says so instead.
-    fn text(&self, store: &impl AsStoreRef, ptr: i32) -> Result<String, OutOfBounds> {
+    pub(crate) fn text(&self, store: &impl AsStoreRef, ptr: i32) -> Result<String, OutOfBounds> {
         match &self.memory {
             Some(memory) => read_as_string(&memory.view(store), ptr as u32),
             None => Ok(format!(
@@ -107,408 +110,12 @@ impl HostEnv {
     }
 }
 
-type Ctx<'a> = FunctionEnvMut<'a, HostEnv>;
-type Make = fn(&mut Store, &FunctionEnv<HostEnv>) -> Function;
-
-/// One host import: where guests find it, its wasm signature, and how to build it.
-pub struct HostImport {
-    pub module: &'static str,
-    pub name: &'static str,
-    pub params: &'static [Type],
-    pub results: &'static [Type],
-    make: Make,
-}
-
-const I32: Type = Type::I32;
-const F64: Type = Type::F64;
-
-macro_rules! import {
-    ($module:literal, $name:literal, [$($p:expr),*] -> [$($r:expr),*], $f:expr) => {
-        HostImport {
-            module: $module,
-            name: $name,
-            params: &[$($p),*],
-            results: &[$($r),*],
-            make: |store, env| Function::new_typed_with_env(store, env, $f),
-        }
-    };
-}
-
-/// Every import the host provides. A guest importing anything else is refused at load.
-pub static HOST_IMPORTS: &[HostImport] = &[
-    import!("Socket", "write", [I32, I32, I32] -> [I32], socket_write),
-    import!("Socket", "end", [I32] -> [], socket_end),
-    import!("Socket", "close", [I32] -> [], socket_close),
-    import!("Socket", "pause", [I32] -> [], socket_pause),
-    import!("Socket", "resume", [I32] -> [], socket_resume),
-    import!("Socket", "connect", [I32, I32, I32] -> [I32], socket_connect),
-    import!("env", "abort", [I32, I32, I32, I32] -> [], env_abort),
-    import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env_trace),
-    import!("env", "seed", [] -> [F64], env_seed),
-    import!("env", "Date.now", [] -> [F64], env_date_now),
-    import!("env", "console.log", [I32] -> [], |c: Ctx, p: i32| log(c, level::LOG, "console.log", p)),
-    import!("env", "console.info", [I32] -> [], |c: Ctx, p: i32| log(c, level::INFO, "console.info", p)),
-    import!("env", "console.warn", [I32] -> [], |c: Ctx, p: i32| log(c, level::WARN, "console.warn", p)),
-    import!("env", "console.error", [I32] -> [], |c: Ctx, p: i32| log(c, level::ERROR, "console.error", p)),
-    import!("env", "console.debug", [I32] -> [], |c: Ctx, p: i32| log(c, level::DEBUG, "console.debug", p)),
-    import!("env", "console.assert", [I32, I32] -> [], console_assert),
-    import!("env", "console.time", [I32] -> [], |c: Ctx, p: i32| timer(c, Timer::Start, p)),
-    import!("env", "console.timeLog", [I32] -> [], |c: Ctx, p: i32| timer(c, Timer::Log, p)),
-    import!("env", "console.timeEnd", [I32] -> [], |c: Ctx, p: i32| timer(c, Timer::End, p)),
-];
-
-/// Builds the imports for one instance.
-pub fn build(store: &mut Store, env: &FunctionEnv<HostEnv>) -> Imports {
-    let mut imports = Imports::new();
-    for imp in HOST_IMPORTS {
-        imports.define(imp.module, imp.name, (imp.make)(store, env));
-    }
-    imports
-}
-
-/// The table as `(module, name, signature)`, for validating a guest's imports at load.
-pub fn provided() -> Vec<(&'static str, &'static str, Sig)> {
-    HOST_IMPORTS
-        .iter()
-        .map(|i| (i.module, i.name, Sig::new(i.params, i.results)))
-        .collect()
-}
-
-/// `Socket.write(id: u32, ptr: usize, len: u32) -> bool`
-///
-/// Copies `len` bytes at `ptr` out of guest memory now (the guest keeps its buffer) and queues
-/// them on connection `id`. Returns true (1) while the connection's queued output stays below
-/// `highWaterMark`; false (0) once it reaches it: the bytes are still sent, the host stops reading
-/// the socket, and `onDrain` follows once the queue falls below the mark again. Returns false and
-/// sends nothing when `id` is unknown, closed or ended.
-///
-/// A guest that keeps writing past false is stopped at the hard cap (`limits.rs`): the write is
-/// dropped, the connection destroyed, and a GuestError of kind `host` reports it. The instance
-/// itself is fine and keeps running. A range outside guest memory traps the guest.
-fn socket_write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    let (id, ptr, len) = (id as u32, ptr as u32, len as u32);
-    let Some(memory) = env.memory.clone() else {
-        return Ok(0);
-    };
-    let view = memory.view(&store);
-    let data = match guest_bytes(&view, ptr, len as u64) {
-        Ok(data) => data,
-        Err(e) => return Err(env.fail(Kind::Trap, format!("Socket.write: {e}"))),
-    };
-    let limits = env.limits;
-    let Some(conn) = env.conns.get_mut(id).filter(|c| c.writable()) else {
-        return Ok(0);
-    };
-    let queued = conn.queued.saturating_add(len as usize);
-    if queued > limits.hard_cap {
-        conn.closing = true;
-        let message = format!(
-            "connection {id}: the guest kept writing after Socket.write returned false; \
-             {queued} bytes queued would pass the cap of {} ({}); connection destroyed",
-            limits.hard_cap,
-            limits.hard_cap_rule()
-        );
-        env.out.text(Op::Error, Kind::Host as u8, id, &message);
-        env.out.command(Op::Close, id);
-        return Ok(0);
-    }
-    conn.queued = queued;
-    let below = queued < limits.high_water_mark;
-    let newly_full = !below && !conn.want_drain;
-    conn.want_drain |= !below;
-    if len > 0 {
-        env.out.write(id, data);
-        env.bytes_out += len as u64;
-    }
-    if newly_full {
-        env.out.command(Op::WantDrain, id);
-    }
-    Ok(below as i32)
-}
-
-/// `Socket.end(id: u32)`: flush the connection's queued output, then half-close it (FIN).
-/// Later writes return false. Unknown, ended or closed ids: nothing happens.
-fn socket_end(mut ctx: Ctx, id: i32) {
-    let env = ctx.data_mut();
-    let id = id as u32;
-    if let Some(conn) = env.conns.get_mut(id).filter(|c| c.writable()) {
-        conn.ending = true;
-        env.out.command(Op::End, id);
-    }
-}
-
-/// `Socket.close(id: u32)`: destroy the connection now, dropping queued output. `onClose`
-/// follows once the socket is gone; later writes return false. Unknown or closed ids: nothing.
-fn socket_close(mut ctx: Ctx, id: i32) {
-    let env = ctx.data_mut();
-    let id = id as u32;
-    if let Some(conn) = env.conns.get_mut(id).filter(|c| !c.closing) {
-        conn.closing = true;
-        env.out.command(Op::Close, id);
-    }
-}
-
-/// `Socket.pause(id: u32)`: stop delivering `onData` for the connection until `resume`.
-/// Unknown or closed ids: nothing.
-fn socket_pause(ctx: Ctx, id: i32) {
-    flow(ctx, Op::Pause, id);
-}
-
-/// `Socket.resume(id: u32)`: deliver `onData` again after `pause`. Unknown or closed ids: nothing.
-fn socket_resume(ctx: Ctx, id: i32) {
-    flow(ctx, Op::Resume, id);
-}
-
-fn flow(mut ctx: Ctx, op: Op, id: i32) {
-    let env = ctx.data_mut();
-    let id = id as u32;
-    if env.conns.get(id).is_some_and(|c| !c.closing) {
-        env.out.command(op, id);
-    }
-}
-
-/// `Socket.connect(hostPtr: usize, hostLen: u32, port: u32) -> i32`
-///
-/// Dials `host:port` (`hostLen` bytes of UTF-8 at `hostPtr`, copied now; a name, an IPv4
-/// address, or an IPv6 address with or without brackets) when the bridge's `allowConnect`
-/// permits exactly that host and port. Returns the new connection's id (> 0) at once; the host
-/// connects with Node afterwards, then calls `onConnect(id)` once established, or `onError(id)`
-/// and `onClose(id)` if it fails. Until then, `Socket.write` queues (and `end`, `close` work) as
-/// on any connection. The connection belongs to this instance (on worker threads, to this
-/// worker). Negative answers, with nothing dialed and a `'log'` line (level `warn`) naming the
-/// address and the reason: -1 not in `allowConnect`; -2 malformed host or port; -3 this
-/// instance already has `dial::MAX_OUTBOUND` outbound connections, or the bridge ran out of ids.
-/// A host range outside guest memory traps the guest.
-fn socket_connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32, RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    let Some(memory) = env.memory.clone() else {
-        return Ok(crate::policy::dial::code::BAD_ADDRESS);
-    };
-    let view = memory.view(&store);
-    let (ptr, len) = (ptr as u32, len as u32);
-    if let Err(e) = checked_range(ptr, len as u64, view.data_size()) {
-        return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
-    }
-    // A host name is short; anything longer is refused without copying it.
-    if len as usize > crate::policy::allow::MAX_HOST_LEN {
-        let message = format!(
-            "Socket.connect: the host is {len} bytes long (at most {}); refused",
-            crate::policy::allow::MAX_HOST_LEN
-        );
-        env.out.text(Op::Log, level::WARN, NO_ID, &message);
-        return Ok(crate::policy::dial::code::BAD_ADDRESS);
-    }
-    let mut host = vec![0; len as usize];
-    if let Err(e) = read_into(&view, ptr, &mut host) {
-        return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
-    }
-    match env.dialer.dial(&host, port, env.conns.outbound()) {
-        Ok(dial) => {
-            env.conns.insert_outbound(dial.id);
-            env.out
-                .connect(dial.id, env.dialer.worker, dial.port, &dial.host);
-            env.dialed += 1;
-            Ok(dial.id as i32)
-        }
-        Err(refusal) => {
-            env.out.text(Op::Log, level::WARN, NO_ID, &refusal.message);
-            Ok(refusal.code)
-        }
-    }
-}
-
-/// `env.abort(message: string, file: string, line: u32, column: u32)`: AssemblyScript's `abort`
-/// (failed `assert`, `throw`, index out of range). Stops the guest with a GuestError of kind
-/// `abort` whose message is `message at file:line:column`. The strings are AssemblyScript
-/// `String` pointers (null allowed); unreadable ones are described, not trusted.
-fn env_abort(mut ctx: Ctx, msg: i32, file: i32, line: i32, col: i32) -> Result<(), RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    let text = |p: i32| {
-        env.text(&store, p)
-            .unwrap_or_else(|e| format!("<unreadable: {e}>"))
-    };
-    let mut message = if msg == 0 {
-        "abort".to_string()
-    } else {
-        text(msg)
-    };
-    if file != 0 {
-        message = format!("{message} at {}:{}:{}", text(file), line as u32, col as u32);
-    }
-    Err(env.fail(Kind::Abort, message))
-}
-
-/// `env.trace(message: string, n: i32, a0..a4: f64)`: a `'log'` line at level `trace`,
-/// `trace: message a0, a1, ...` with the first `n` (at most 5) numbers.
-#[allow(clippy::too_many_arguments)]
-fn env_trace(
-    mut ctx: Ctx,
-    msg: i32,
-    n: i32,
-    a0: f64,
-    a1: f64,
-    a2: f64,
-    a3: f64,
-    a4: f64,
-) -> Result<(), RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    let text = match env.text(&store, msg) {
-        Ok(t) => t,
-        Err(e) => return Err(env.fail(Kind::Trap, format!("trace: {e}"))),
-    };
-    let count = (n.max(0) as usize).min(5);
-    let args: Vec<String> = [a0, a1, a2, a3, a4][..count]
-        .iter()
-        .map(|&v| js_number(v))
-        .collect();
-    let line = if args.is_empty() {
-        format!("trace: {text}")
-    } else {
-        format!("trace: {text} {}", args.join(", "))
-    };
-    env.out.text(Op::Log, level::TRACE, NO_ID, &line);
-    Ok(())
-}
-
-/// `env.seed() -> f64`: a fresh random seed for AssemblyScript's `Math.random`.
-fn env_seed(mut ctx: Ctx) -> f64 {
-    let env = ctx.data_mut();
-    env.seed_counter += 1;
-    let bits = RandomState::new().hash_one(env.seed_counter);
-    // A large integer in f64: AssemblyScript reinterprets its bits, so any non-zero value works.
-    ((bits >> 11) | 1) as f64
-}
-
-/// `env.Date.now() -> f64`: milliseconds since the Unix epoch.
-fn env_date_now(_ctx: Ctx) -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
-}
-
-/// `env.console.log|info|warn|error|debug(message: string)`: one `'log'` line at that level.
-fn log(mut ctx: Ctx, lvl: u8, what: &str, ptr: i32) -> Result<(), RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    match env.text(&store, ptr) {
-        Ok(line) => {
-            env.out.text(Op::Log, lvl, NO_ID, &line);
-            Ok(())
-        }
-        Err(e) => Err(env.fail(Kind::Trap, format!("{what}: {e}"))),
-    }
-}
-
-/// `env.console.assert(condition: bool, message: string)`: when `condition` is false, an
-/// error-level `'log'` line `Assertion failed: message`. Never stops the guest.
-fn console_assert(mut ctx: Ctx, cond: i32, ptr: i32) -> Result<(), RuntimeError> {
-    if cond != 0 {
-        return Ok(());
-    }
-    let (env, store) = ctx.data_and_store_mut();
-    match env.text(&store, ptr) {
-        Ok(msg) => {
-            env.out.text(
-                Op::Log,
-                level::ERROR,
-                NO_ID,
-                &format!("Assertion failed: {msg}"),
-            );
-            Ok(())
-        }
-        Err(e) => Err(env.fail(Kind::Trap, format!("console.assert: {e}"))),
-    }
-}
-
-enum Timer {
-    Start,
-    Log,
-    End,
-}
-
-impl Timer {
-    /// The import's name, for error messages.
-    fn import(&self) -> &'static str {
-        match self {
-            Timer::Start => "console.time",
-            Timer::Log => "console.timeLog",
-            Timer::End => "console.timeEnd",
-        }
-    }
-}
-
-/// `env.console.time|timeLog|timeEnd(label: string)`: start a timer, or log `label: 1.234ms`
-/// (and, for `timeEnd`, forget it). At most 1024 labels per instance; unknown labels are ignored.
-fn timer(mut ctx: Ctx, what: Timer, ptr: i32) -> Result<(), RuntimeError> {
-    let (env, store) = ctx.data_and_store_mut();
-    let mut label = match env.text(&store, ptr) {
-        Ok(l) => l,
-        Err(e) => return Err(env.fail(Kind::Trap, format!("{}: {e}", what.import()))),
-    };
-    if label.len() > MAX_TIMER_LABEL {
-        let mut cut = MAX_TIMER_LABEL;
-        while !label.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        label.truncate(cut);
-    }
-    let started = match what {
-        Timer::Start => {
-            if env.timers.len() < MAX_TIMERS {
-                env.timers.insert(label, Instant::now());
-            }
-            return Ok(());
-        }
-        Timer::Log => env.timers.get(&label).copied(),
-        Timer::End => env.timers.remove(&label),
-    };
-    if let Some(t) = started {
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        env.out
-            .text(Op::Log, level::LOG, NO_ID, &format!("{label}: {ms:.3}ms"));
-    }
-    Ok(())
-}
-
-/// Formats a number the way JavaScript prints it, for the common cases.
-fn js_number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        format!("{v}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use wasmer::{FunctionEnv, Store};
+
     use super::*;
-
-    #[test]
-    fn every_table_entry_declares_the_signature_of_the_function_it_builds() {
-        let mut store = Store::default();
-        let env = FunctionEnv::new(
-            &mut store,
-            HostEnv::new(Limits::new(1024), Dialer::default()),
-        );
-        for imp in HOST_IMPORTS {
-            let f = (imp.make)(&mut store, &env);
-            let ty = f.ty(&store);
-            assert_eq!(ty.params(), imp.params, "{}.{}", imp.module, imp.name);
-            assert_eq!(ty.results(), imp.results, "{}.{}", imp.module, imp.name);
-        }
-    }
-
-    #[test]
-    fn no_import_is_registered_twice() {
-        let mut names: Vec<_> = HOST_IMPORTS.iter().map(|i| (i.module, i.name)).collect();
-        names.sort();
-        let before = names.len();
-        names.dedup();
-        assert_eq!(before, names.len());
-    }
+    use crate::instance::outbox::Op;
 
     /// Instantiates `wat` with the host imports and a connection table holding `conns`, calls its
     /// export `run`, and returns the results with what the imports recorded: the failure, and the
@@ -633,13 +240,5 @@ mod tests {
                  memory of 65536 bytes"
             );
         }
-    }
-
-    #[test]
-    fn numbers_print_as_javascript_prints_them() {
-        assert_eq!(js_number(1.0), "1");
-        assert_eq!(js_number(2.5), "2.5");
-        assert_eq!(js_number(f64::NAN), "NaN");
-        assert_eq!(js_number(f64::NEG_INFINITY), "-Infinity");
     }
 }

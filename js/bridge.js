@@ -1,0 +1,251 @@
+'use strict';
+// The Bridge class: loads a guest, attaches sockets to it, and carries out what the guest asks
+// for. Types: ../index.d.ts.
+
+const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
+const net = require('node:net');
+const native = require('./native');
+const batch = require('./batch');
+const { Conn } = require('./flow');
+const { GuestError, loadError, readError } = require('./errors');
+const { checkOptions, compileOptions, describeSource } = require('./options');
+
+const INTERNAL = Symbol('wasm-socket-bridge internal');
+// Inline output batches up to this size come back in the bridge's shared buffer (src/napi/bridge.rs);
+// below Buffer.poolSize / 2, copying each write out of it lands in Node's Buffer pool.
+const SHARED_OUTPUT_BYTES = 4096;
+const CLOSE_GRACE_MS = 5000;
+
+class Bridge extends EventEmitter {
+  #native;
+  /** The output buffer shared with the addon: inline batches that fit arrive in it. */
+  #shared;
+  #data;
+  #conns = new Map();
+  #closed = false;
+  #closing = null;
+  #onEmpty = null;
+  #host;
+
+  /** Loads a guest; compilation runs off the JS thread. */
+  static async load(source, options) {
+    const opts = checkOptions(options);
+    const { name, path, bytes } = describeSource(source);
+    const wasm = bytes ?? (await fs.promises.readFile(path).catch((err) => Promise.reject(readError(path, err))));
+    return Bridge.#create(await native.compile(name, wasm, compileOptions(opts)), opts);
+  }
+
+  /** Loads a guest, compiling it on the calling thread. */
+  static loadSync(source, options) {
+    const opts = checkOptions(options);
+    const { name, path, bytes } = describeSource(source);
+    let wasm = bytes;
+    if (wasm === undefined) {
+      try {
+        wasm = fs.readFileSync(path);
+      } catch (err) {
+        throw readError(path, err);
+      }
+    }
+    return Bridge.#create(native.compileSync(name, wasm, compileOptions(opts)), opts);
+  }
+
+  /** Starts a compiled guest, or throws the load error the compiler gave instead. */
+  static #create(compiled, opts) {
+    if (!(compiled instanceof native.CompiledGuest)) throw loadError(compiled);
+    let bridge = null;
+    // Threaded mode: workers deliver batches through this callback, on the JS thread.
+    const onOutput = opts.threads > 0 ? (out) => batch.apply(out, out.length, bridge.#conns, bridge.#host) : undefined;
+    const shared = Buffer.allocUnsafeSlow(SHARED_OUTPUT_BYTES);
+    const nb = new native.NativeBridge(compiled, {
+      highWaterMark: opts.highWaterMark,
+      threads: opts.threads,
+      allowConnect: opts.allowConnect,
+      out: shared,
+      onOutput,
+    });
+    bridge = new Bridge(INTERNAL, nb, shared, opts);
+    // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
+    // or null without cacheDir.
+    Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
+    return bridge;
+  }
+
+  constructor(token, nativeBridge, shared, options) {
+    if (token !== INTERNAL) throw new TypeError('use Bridge.load() or Bridge.loadSync() to make a Bridge');
+    super();
+    this.#native = nativeBridge;
+    // nb.data as a plain function: the per-message call, without a method call's overhead.
+    this.#data = nativeBridge.dataFunction();
+    this.#shared = shared;
+    this.options = Object.freeze({ ...options });
+    const hwm = options.highWaterMark;
+    this.#host = {
+      highWaterMark: hwm,
+      // Threaded mode: 4 x highWaterMark (src/policy/limits.rs).
+      inputWindow: nativeBridge.inputWindow,
+      log: (line, level) => {
+        if (this.listenerCount('log') > 0) this.emit('log', line, level);
+        else if (level === 'warn' || level === 'error') console.error(line);
+        else console.log(line);
+      },
+      error: (kind, message, id) => {
+        const err = new GuestError(kind, message, id);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
+      },
+      connect: (id, worker, host, port) => this.#dial(id, worker, host, port),
+      // The guest was told false but the socket is already below the mark: report the drain on
+      // the next turn of the loop (never from inside a batch, which would reorder its records).
+      wantDrain: (c) =>
+        setImmediate(() => {
+          if (this.#conns.get(c.id) === c && !c.pressured) this.#drain(c);
+        }),
+    };
+    // Logs of the guest's start function, once the caller has had a chance to add listeners.
+    setImmediate(() => this.#apply(this.#native.flush()));
+  }
+
+  /** Carries out the inline batch of `n` bytes an event method just returned (0: none). */
+  #apply(n) {
+    if (n === 0) return;
+    if (n <= this.#shared.length) batch.apply(this.#shared, n, this.#conns, this.#host, true);
+    else {
+      const out = this.#native.take();
+      if (out !== null) batch.apply(out, out.length, this.#conns, this.#host);
+    }
+  }
+
+  /** A write made while at the mark was sent: if the queue is below the mark, read again and tell the guest. */
+  #flushed(c) {
+    const s = c.socket;
+    if (!c.pressured || s.destroyed || s.writableLength >= this.#host.highWaterMark) return;
+    c.pressured = false;
+    c.release();
+    this.#drain(c);
+  }
+
+  #drain(c) {
+    this.#apply(this.#native.drain(c.id, c.socket.writableLength));
+  }
+
+  /** Hands a connected socket to the guest; returns its connection id. */
+  attach(socket) {
+    if (!(socket instanceof net.Socket)) throw new TypeError('bridge.attach takes a net.Socket (or tls.TLSSocket)');
+    if (this.#closed) throw new Error('cannot attach a socket: this bridge is closed');
+    if (socket.destroyed) throw new Error('cannot attach a socket that is already destroyed');
+    const id = this.#native.open();
+    if (id === null || id === undefined) {
+      socket.destroy();
+      throw new Error('cannot attach a socket: this bridge has used all 2^32 - 1 connection ids; load a new Bridge');
+    }
+    this.#wire(socket, id);
+    this.#apply(this.#native.flush());
+    return id;
+  }
+
+  /**
+   * The guest on `worker` called Socket.connect and got `id`: dial with Node. onConnect follows
+   * once connected; a failed dial is onError then onClose, like any socket error.
+   */
+  #dial(id, worker, host, port) {
+    const nb = this.#native;
+    nb.adopt(id, worker);
+    if (this.#closed) {
+      // Closing: nothing new is dialed. The guest hears of it as a failed connection.
+      setImmediate(() => {
+        this.#apply(nb.error(id));
+        this.#apply(nb.close(id));
+      });
+      return;
+    }
+    const socket = net.connect({ host, port });
+    this.#wire(socket, id, true);
+    socket.once('connect', () => this.#apply(nb.connected(id)));
+  }
+
+  /** Routes a socket's events to the guest as connection `id`. */
+  #wire(socket, id, dialed = false) {
+    const nb = this.#native;
+    const data = this.#data;
+    const conns = this.#conns;
+    const c = new Conn(id, socket, (conn) => this.#flushed(conn), dialed);
+    conns.set(id, c);
+    if (this.options.threads > 0) {
+      const window = this.#host.inputWindow;
+      socket.on('data', (chunk) => {
+        // Stop reading while the worker has a full window of this connection's input to go.
+        c.inflight += chunk.length;
+        if (c.inflight >= window && !c.backlogged) {
+          c.backlogged = true;
+          socket.pause();
+        }
+        data(id, chunk, socket.writableLength);
+      });
+    } else {
+      socket.on('data', (chunk) => this.#apply(data(id, chunk, socket.writableLength)));
+    }
+    // Node must not end our side at the peer's FIN by itself: with worker threads, the guest's
+    // answers to the last bytes arrive after it. The guest's End record closes our side instead,
+    // after those answers (src/instance/executor.rs `end`), unless the socket was half-open already.
+    const halfOpen = socket.allowHalfOpen;
+    socket.allowHalfOpen = true;
+    socket.on('end', () => this.#apply(nb.end(id, halfOpen)));
+    socket.on('error', () => this.#apply(nb.error(id)));
+    socket.on('close', () => {
+      conns.delete(id);
+      this.#apply(nb.close(id));
+      if (conns.size === 0 && this.#onEmpty !== null) this.#onEmpty();
+    });
+  }
+
+  /** Connections attached and not yet closed. */
+  get connections() {
+    return this.#conns.size;
+  }
+
+  stats() {
+    const s = this.#native.stats();
+    return {
+      connections: this.#conns.size,
+      accepted: s.accepted,
+      closed: s.closed,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      events: s.events,
+      traps: s.traps,
+      restarts: s.restarts,
+      dialed: s.dialed,
+      instances: s.instances,
+    };
+  }
+
+  /**
+   * Ends every attached connection (queued output is flushed first), resolves once all are
+   * closed and the worker threads have stopped. A peer that does not close its side within 5 s is
+   * destroyed. Idempotent.
+   */
+  close() {
+    if (this.#closing !== null) return this.#closing;
+    this.#closed = true;
+    const ended = new Promise((resolve) => {
+      if (this.#conns.size === 0) {
+        resolve();
+        return;
+      }
+      this.#onEmpty = resolve;
+      for (const { socket } of this.#conns.values()) {
+        socket.end();
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      }
+    });
+    this.#closing = ended
+      .then(() => this.#native.stop().join())
+      // Let the workers' last batches (onClose output) arrive before resolving.
+      .then(() => new Promise((resolve) => setImmediate(resolve)));
+    return this.#closing;
+  }
+}
+
+module.exports = { Bridge };

@@ -1,0 +1,86 @@
+'use strict';
+// Bridge options: defaults, checks with messages that name the option, and what reaches the
+// addon. Limits come from the addon (constants.js), so JS and Rust agree on them.
+const { fileURLToPath } = require('node:url');
+const native = require('./native');
+const constants = require('./constants');
+
+const DEFAULTS = Object.freeze({
+  threads: 0,
+  highWaterMark: constants.defaultHighWaterMark,
+  fuelPerEvent: undefined,
+  maxMemoryBytes: constants.defaultMaxMemoryBytes,
+  cacheDir: undefined,
+  allowConnect: Object.freeze([]),
+});
+
+/** Checks `options` against DEFAULTS; returns a complete options object or throws a TypeError. */
+function checkOptions(options) {
+  if (options === undefined || options === null) return { ...DEFAULTS };
+  if (typeof options !== 'object') throw new TypeError('Bridge options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!(key in DEFAULTS)) throw new TypeError(`unknown Bridge option '${key}'`);
+  }
+  const o = { ...DEFAULTS, ...options };
+  const { maxThreads, maxHighWaterMark, minMemoryBytes, maxMemoryBytes } = constants;
+  if (!Number.isInteger(o.threads) || o.threads < 0) {
+    throw new TypeError(`option 'threads' must be a whole number >= 0, got ${o.threads}`);
+  }
+  if (o.threads > maxThreads) {
+    throw new TypeError(`option 'threads' must be at most ${maxThreads}, got ${o.threads}`);
+  }
+  if (!Number.isInteger(o.highWaterMark) || o.highWaterMark < 1 || o.highWaterMark > maxHighWaterMark) {
+    throw new TypeError(
+      `option 'highWaterMark' must be a whole number of bytes from 1 to ${maxHighWaterMark} (256 MiB), got ${o.highWaterMark}`,
+    );
+  }
+  if (o.fuelPerEvent !== undefined && (!Number.isSafeInteger(o.fuelPerEvent) || o.fuelPerEvent < 1)) {
+    throw new TypeError(`option 'fuelPerEvent' must be a whole number of instructions >= 1, got ${o.fuelPerEvent}`);
+  }
+  if (!Number.isSafeInteger(o.maxMemoryBytes) || o.maxMemoryBytes < minMemoryBytes || o.maxMemoryBytes > maxMemoryBytes) {
+    throw new TypeError(
+      `option 'maxMemoryBytes' must be a whole number of bytes from ${minMemoryBytes} (one wasm page) to ${maxMemoryBytes} (4 GiB), got ${o.maxMemoryBytes}`,
+    );
+  }
+  if (o.cacheDir instanceof URL) {
+    if (o.cacheDir.protocol !== 'file:') throw new TypeError(`option 'cacheDir' must be a folder path or a file: URL`);
+    o.cacheDir = fileURLToPath(o.cacheDir);
+  }
+  if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {
+    throw new TypeError(`option 'cacheDir' must be a folder path, got ${o.cacheDir}`);
+  }
+  if (!Array.isArray(o.allowConnect) || !o.allowConnect.every((e) => typeof e === 'string')) {
+    throw new TypeError(`option 'allowConnect' must be an array of "host:port" or "host:*" strings`);
+  }
+  try {
+    native.checkAllowConnect(o.allowConnect);
+  } catch (err) {
+    throw new TypeError(err.message, { cause: err });
+  }
+  o.allowConnect = Object.freeze([...o.allowConnect]);
+  return o;
+}
+
+/** The options the native compiler takes. */
+function compileOptions(o) {
+  return { fuel: o.fuelPerEvent, maxMemoryBytes: o.maxMemoryBytes, cacheDir: o.cacheDir };
+}
+
+/** What to load: `{ name, bytes }` for bytes, `{ name, path }` for a file (name = the path). */
+function describeSource(source) {
+  if (typeof source === 'string') return { name: source, path: source };
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') {
+      throw new TypeError(`cannot load guest '${source.href}': only file: URLs can be loaded`);
+    }
+    const path = fileURLToPath(source);
+    return { name: path, path };
+  }
+  if (source instanceof ArrayBuffer) return { name: '<bytes>', bytes: Buffer.from(source) };
+  if (ArrayBuffer.isView(source)) {
+    return { name: '<bytes>', bytes: Buffer.from(source.buffer, source.byteOffset, source.byteLength) };
+  }
+  throw new TypeError('Bridge.load takes a file path, a file: URL, or wasm bytes (Uint8Array, Buffer, ArrayBuffer)');
+}
+
+module.exports = { DEFAULTS, checkOptions, compileOptions, describeSource };

@@ -1,0 +1,110 @@
+//! The host import table: every function a guest can import, in one place. Each row names the
+//! module and function guests import, its wasm signature, and the function that implements it;
+//! that function (in `instance/imports/`) documents arguments, return value and memory
+//! ownership. A guest importing anything else is refused at load.
+//!
+//! `build` turns the table into a wasmer `Imports` for one instance; `provided` into the
+//! signatures `abi::check_imports` validates guests against.
+
+use wasmer::{Function, FunctionEnv, Imports, Store, Type};
+
+use crate::abi::Sig;
+use crate::instance::imports::env::{self, Timer};
+use crate::instance::imports::{Ctx, HostEnv, level, socket};
+
+type Make = fn(&mut Store, &FunctionEnv<HostEnv>) -> Function;
+
+/// One host import: where guests find it, its wasm signature, and how to build it.
+pub struct HostImport {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub params: &'static [Type],
+    pub results: &'static [Type],
+    make: Make,
+}
+
+const I32: Type = Type::I32;
+const F64: Type = Type::F64;
+
+macro_rules! import {
+    ($module:literal, $name:literal, [$($p:expr),*] -> [$($r:expr),*], $f:expr) => {
+        HostImport {
+            module: $module,
+            name: $name,
+            params: &[$($p),*],
+            results: &[$($r),*],
+            make: |store, env| Function::new_typed_with_env(store, env, $f),
+        }
+    };
+}
+
+/// Every import the host provides. A guest importing anything else is refused at load.
+pub static HOST_IMPORTS: &[HostImport] = &[
+    import!("Socket", "write", [I32, I32, I32] -> [I32], socket::write),
+    import!("Socket", "end", [I32] -> [], socket::end),
+    import!("Socket", "close", [I32] -> [], socket::close),
+    import!("Socket", "pause", [I32] -> [], socket::pause),
+    import!("Socket", "resume", [I32] -> [], socket::resume),
+    import!("Socket", "connect", [I32, I32, I32] -> [I32], socket::connect),
+    import!("env", "abort", [I32, I32, I32, I32] -> [], env::abort),
+    import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env::trace),
+    import!("env", "seed", [] -> [F64], env::seed),
+    import!("env", "Date.now", [] -> [F64], env::date_now),
+    import!("env", "console.log", [I32] -> [], |c: Ctx, p: i32| env::log(c, level::LOG, "console.log", p)),
+    import!("env", "console.info", [I32] -> [], |c: Ctx, p: i32| env::log(c, level::INFO, "console.info", p)),
+    import!("env", "console.warn", [I32] -> [], |c: Ctx, p: i32| env::log(c, level::WARN, "console.warn", p)),
+    import!("env", "console.error", [I32] -> [], |c: Ctx, p: i32| env::log(c, level::ERROR, "console.error", p)),
+    import!("env", "console.debug", [I32] -> [], |c: Ctx, p: i32| env::log(c, level::DEBUG, "console.debug", p)),
+    import!("env", "console.assert", [I32, I32] -> [], env::console_assert),
+    import!("env", "console.time", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::Start, p)),
+    import!("env", "console.timeLog", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::Log, p)),
+    import!("env", "console.timeEnd", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::End, p)),
+];
+
+/// Builds the imports for one instance.
+pub fn build(store: &mut Store, env: &FunctionEnv<HostEnv>) -> Imports {
+    let mut imports = Imports::new();
+    for imp in HOST_IMPORTS {
+        imports.define(imp.module, imp.name, (imp.make)(store, env));
+    }
+    imports
+}
+
+/// The table as `(module, name, signature)`, for validating a guest's imports at load.
+pub fn provided() -> Vec<(&'static str, &'static str, Sig)> {
+    HOST_IMPORTS
+        .iter()
+        .map(|i| (i.module, i.name, Sig::new(i.params, i.results)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::dial::Dialer;
+    use crate::policy::limits::Limits;
+
+    #[test]
+    fn every_table_entry_declares_the_signature_of_the_function_it_builds() {
+        let mut store = Store::default();
+        let env = FunctionEnv::new(
+            &mut store,
+            HostEnv::new(Limits::new(1024), Dialer::default()),
+        );
+        for imp in HOST_IMPORTS {
+            let f = (imp.make)(&mut store, &env);
+            let ty = f.ty(&store);
+            assert_eq!(ty.params(), imp.params, "{}.{}", imp.module, imp.name);
+            assert_eq!(ty.results(), imp.results, "{}.{}", imp.module, imp.name);
+        }
+    }
+
+    #[test]
+    fn no_import_is_registered_twice() {
+        let mut names: Vec<_> = HOST_IMPORTS.iter().map(|i| (i.module, i.name)).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+}

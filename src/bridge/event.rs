@@ -1,0 +1,61 @@
+//! Connection events: what the host tells a guest instance, and the one type that carries it
+//! from the socket side (JS, or a worker's queue) to the executor that runs it.
+
+use std::borrow::Cow;
+
+/// One event for the instance that owns connection `id`. `Data` borrows its bytes inline (the
+/// copy-free path: they go straight from the JS Buffer into guest memory) and owns them when it
+/// crosses to a worker thread (`into_owned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A socket was attached as `id`: `onConnection`.
+    Open(u32),
+    /// Bytes arrived; `queued` is the socket's unsent output right now, as JS sees it: `onData`.
+    Data {
+        id: u32,
+        bytes: Cow<'a, [u8]>,
+        queued: usize,
+    },
+    /// The peer sent FIN; `half_open` is the socket's `allowHalfOpen`: `onEnd`.
+    End { id: u32, half_open: bool },
+    /// The socket failed: `onError` (then `Close`).
+    Error(u32),
+    /// The socket's queue fell to `queued` bytes: `onDrain` when one is owed.
+    Drain { id: u32, queued: usize },
+    /// An outbound connection the guest dialed is established: `onConnect`.
+    Connected(u32),
+    /// The socket is gone: `onClose`, the last event of the connection.
+    Close(u32),
+}
+
+impl Event<'_> {
+    /// The connection the event is for.
+    pub fn id(&self) -> u32 {
+        match *self {
+            Event::Open(id)
+            | Event::Data { id, .. }
+            | Event::End { id, .. }
+            | Event::Error(id)
+            | Event::Drain { id, .. }
+            | Event::Connected(id)
+            | Event::Close(id) => id,
+        }
+    }
+
+    /// The same event owning its bytes, to cross to another thread.
+    pub fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Open(id) => Event::Open(id),
+            Event::Data { id, bytes, queued } => Event::Data {
+                id,
+                bytes: Cow::Owned(bytes.into_owned()),
+                queued,
+            },
+            Event::End { id, half_open } => Event::End { id, half_open },
+            Event::Error(id) => Event::Error(id),
+            Event::Drain { id, queued } => Event::Drain { id, queued },
+            Event::Connected(id) => Event::Connected(id),
+            Event::Close(id) => Event::Close(id),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Counters of a bridge, summed over its instances and worker threads.
+
+use std::ops::AddAssign;
+
+/// Counters of one instance, an executor (all the instances it has run), or a whole bridge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub accepted: u64,
+    pub closed: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub events: u64,
+    pub traps: u64,
+    pub restarts: u64,
+    /// Connections the guest dialed (`Socket.connect`).
+    pub dialed: u64,
+}
+
+impl AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        let Stats {
+            accepted,
+            closed,
+            bytes_in,
+            bytes_out,
+            events,
+            traps,
+            restarts,
+            dialed,
+        } = o;
+        self.accepted += accepted;
+        self.closed += closed;
+        self.bytes_in += bytes_in;
+        self.bytes_out += bytes_out;
+        self.events += events;
+        self.traps += traps;
+        self.restarts += restarts;
+        self.dialed += dialed;
+    }
+}

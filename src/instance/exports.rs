@@ -1,0 +1,189 @@
+//! The exports of a running instance, looked up once by the names in the guest export table
+//! (`abi::exports`), with the types the table gives them.
+
+use wasmer::{FunctionEnv, Instance, Memory, RuntimeError, Store, TypedFunction};
+
+use crate::abi::Abi;
+use crate::abi::exports::{self as table, Flavour, GuestExport, Hook};
+use crate::instance::failure::{Failure, Kind};
+use crate::instance::fuel::Fuel;
+use crate::instance::guestmem::write_from;
+use crate::instance::imports::HostEnv;
+
+/// An event export without data: `(id: u32)`.
+type HookFn = TypedFunction<i32, ()>;
+
+/// AssemblyScript class id of `ArrayBuffer` (>= 0.18), and in the older runtime.
+const AS_ARRAYBUFFER_ID: i32 = 1;
+const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
+
+/// A flavour's allocator protocol and the data exports whose signature depends on it.
+pub enum Allocator {
+    AssemblyScript {
+        new: TypedFunction<(i32, i32), i32>,
+        pin: TypedFunction<i32, i32>,
+        unpin: TypedFunction<i32, ()>,
+        on_data: TypedFunction<(i32, i32), ()>,
+    },
+    Legacy {
+        alloc: TypedFunction<(i32, i32), i32>,
+        retain: TypedFunction<i32, i32>,
+        release: TypedFunction<i32, ()>,
+        on_data: TypedFunction<(i32, i32), ()>,
+    },
+    Raw {
+        alloc: TypedFunction<i32, i32>,
+        dealloc: TypedFunction<(i32, i32), ()>,
+        on_data: TypedFunction<(i32, i32, i32), ()>,
+    },
+}
+
+/// The instance's exports, looked up once instead of by name on every event.
+pub struct Exports {
+    pub memory: Memory,
+    /// The metering globals, when compiled with a fuel budget.
+    pub fuel: Option<Fuel>,
+    /// Indexed by `Hook as usize`; `None` for an optional event the guest does not export.
+    hooks: [Option<HookFn>; Hook::COUNT],
+    pub initialize: Option<TypedFunction<(), ()>>,
+    allocator: Allocator,
+}
+
+fn typed<Args, Rets>(
+    instance: &Instance,
+    store: &Store,
+    e: &GuestExport,
+) -> Result<TypedFunction<Args, Rets>, Failure>
+where
+    Args: wasmer::WasmTypeList,
+    Rets: wasmer::WasmTypeList,
+{
+    instance
+        .exports
+        .get_typed_function(store, e.name)
+        .map_err(|err| Failure::new(Kind::Host, format!("{}: {err}", e.name)))
+}
+
+impl Exports {
+    /// Looks up every export `abi` says the module has (validated at load, so a failure here is
+    /// the host's).
+    pub fn lookup(
+        instance: &Instance,
+        store: &Store,
+        abi: &Abi,
+        fuel: Option<u64>,
+    ) -> Result<Exports, Failure> {
+        let memory = instance
+            .exports
+            .get_memory("memory")
+            .map_err(|e| Failure::new(Kind::Host, e.to_string()))?
+            .clone();
+        let mut hooks: [Option<HookFn>; Hook::COUNT] = Default::default();
+        for e in table::GUEST_EXPORTS {
+            if let table::Role::Hook(h) = e.role
+                && abi.has(h)
+            {
+                hooks[h as usize] = Some(typed(instance, store, e)?);
+            }
+        }
+        let allocator = match abi.flavour {
+            Flavour::AssemblyScript => Allocator::AssemblyScript {
+                new: typed(instance, store, &table::AS_NEW)?,
+                pin: typed(instance, store, &table::AS_PIN)?,
+                unpin: typed(instance, store, &table::AS_UNPIN)?,
+                on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
+            },
+            Flavour::AssemblyScriptLegacy => Allocator::Legacy {
+                alloc: typed(instance, store, &table::LEGACY_ALLOC)?,
+                retain: typed(instance, store, &table::LEGACY_RETAIN)?,
+                release: typed(instance, store, &table::LEGACY_RELEASE)?,
+                on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
+            },
+            Flavour::Raw => Allocator::Raw {
+                alloc: typed(instance, store, &table::RAW_ALLOC)?,
+                dealloc: typed(instance, store, &table::RAW_DEALLOC)?,
+                on_data: typed(instance, store, &table::ON_DATA_RAW)?,
+            },
+        };
+        let initialize = match abi.initialize {
+            true => Some(typed(instance, store, &table::INITIALIZE)?),
+            false => None,
+        };
+        let fuel = fuel
+            .map(|budget| Fuel::lookup(instance, budget))
+            .transpose()?;
+        Ok(Exports {
+            memory,
+            fuel,
+            hooks,
+            initialize,
+            allocator,
+        })
+    }
+
+    /// The export for `hook`, if the guest has it (required ones always).
+    pub fn hook(&self, hook: Hook) -> Option<&HookFn> {
+        self.hooks[hook as usize].as_ref()
+    }
+
+    /// Copies `data` into a fresh guest buffer made by the guest's allocator and calls `onData`.
+    pub fn deliver(
+        &self,
+        store: &mut Store,
+        env: &FunctionEnv<HostEnv>,
+        id: u32,
+        data: &[u8],
+    ) -> Result<(), RuntimeError> {
+        let id = id as i32;
+        let Ok(len) = i32::try_from(data.len()) else {
+            let message = format!(
+                "a chunk of {} bytes does not fit a 32-bit guest",
+                data.len()
+            );
+            return Err(env.as_mut(store).fail(Kind::Host, message));
+        };
+        let copy_in = |store: &mut Store, allocator: &str, ptr: i32| {
+            write_from(&self.memory.view(store), ptr as u32, data).map_err(|e| {
+                let message =
+                    format!("the guest allocator {allocator} returned an unusable buffer: {e}");
+                env.as_mut(store).fail(Kind::Trap, message)
+            })
+        };
+        match &self.allocator {
+            Allocator::AssemblyScript {
+                new,
+                pin,
+                unpin,
+                on_data,
+            } => {
+                let ptr = new.call(store, len, AS_ARRAYBUFFER_ID)?;
+                pin.call(store, ptr)?;
+                copy_in(store, "__new", ptr)?;
+                on_data.call(store, id, ptr)?;
+                unpin.call(store, ptr)
+            }
+            Allocator::Legacy {
+                alloc,
+                retain,
+                release,
+                on_data,
+            } => {
+                let ptr = alloc.call(store, len, AS_LEGACY_ARRAYBUFFER_ID)?;
+                retain.call(store, ptr)?;
+                copy_in(store, "__alloc", ptr)?;
+                on_data.call(store, id, ptr)?;
+                release.call(store, ptr)
+            }
+            Allocator::Raw {
+                alloc,
+                dealloc,
+                on_data,
+            } => {
+                let ptr = alloc.call(store, len)?;
+                copy_in(store, "alloc", ptr)?;
+                on_data.call(store, id, ptr, len)?;
+                dealloc.call(store, ptr, len)
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `NativeBridge`: the native half of a JS `Bridge` (js/bridge.js). Each event method runs one
+//! connection event and returns the length of the output batch it produced.
+
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+
+use crate::bridge::Bridge;
+use crate::bridge::event::Event;
+use crate::bridge::pool::Sink;
+use crate::guest::Code;
+use crate::napi::compile::CompiledGuest;
+use crate::policy::allow::Allowlist;
+use crate::policy::limits::Limits;
+
+/// What `new NativeBridge(guest, options)` takes (js/bridge.js builds it from the checked
+/// `Bridge` options).
+#[napi(object, object_to_js = false)]
+pub struct NativeOptions<'a> {
+    pub high_water_mark: u32,
+    /// 0: inline; N: N worker threads.
+    pub threads: u32,
+    /// `allowConnect` entries, already checked (`checkAllowConnect`).
+    pub allow_connect: Vec<String>,
+    /// The buffer inline output batches that fit are copied into (see `NativeBridge`).
+    pub out: Buffer,
+    /// Threaded mode: called on the JS thread with each batch a worker produced.
+    pub on_output: Option<Function<'a, Buffer, ()>>,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub accepted: f64,
+    pub closed: f64,
+    pub bytes_in: f64,
+    pub bytes_out: f64,
+    pub events: f64,
+    pub traps: f64,
+    pub restarts: f64,
+    pub dialed: f64,
+    pub instances: u32,
+}
+
+/// Joins stopped worker threads on the libuv pool, never on the JS thread.
+pub struct JoinTask {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Task for JoinTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Worker threads asked to stop, not yet joined.
+#[napi]
+pub struct StoppedWorkers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+#[napi]
+impl StoppedWorkers {
+    /// Resolves once every worker thread has finished.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn join(&mut self) -> AsyncTask<JoinTask> {
+        AsyncTask::new(JoinTask {
+            handles: std::mem::take(&mut self.handles),
+        })
+    }
+}
+
+/// A bridge. Inline (`threads` 0): each event method returns the byte length of the output
+/// batch the guest produced (instance/outbox.rs), 0 for none. A batch that fits the shared output
+/// buffer (`out`, given by JS at construction) is already copied into it; a larger one stays
+/// here until `take` returns it as a Buffer of its own. Threaded: event methods return 0 and
+/// batches arrive through `onOutput`, called on the JS thread; it never keeps the process
+/// alive.
+///
+/// Why a shared buffer: most batches are a few hundred bytes (one echoed message), and making
+/// a Buffer for each from native code (a malloc'd backing store, a finalizer, work for V8's
+/// ArrayBuffer sweeper) cost more than running the guest. JS copies each write's bytes out of
+/// the shared buffer into Node's pooled Buffers instead.
+#[napi]
+pub struct NativeBridge {
+    /// Shared with the fast `data` function (fastcall.rs), which holds its own handle.
+    core: Rc<RefCell<Core>>,
+    input_window: u32,
+}
+
+/// What the napi methods and the fast `data` function both act on.
+pub(crate) struct Core {
+    pub(crate) bridge: Bridge,
+    /// JS's output buffer; holding it keeps it alive and its bytes in place.
+    out: Buffer,
+}
+
+impl Core {
+    /// Runs `event` on the bridge and hands its output over (`out`); `None` when the bridge
+    /// is busy (see `BUSY`).
+    pub(crate) fn event(core: &RefCell<Core>, event: Event<'_>) -> Option<u32> {
+        let mut core = core.try_borrow_mut().ok()?;
+        core.bridge.event(event);
+        Some(core.out())
+    }
+
+    /// Hands the pending output batch over: copied into the shared buffer when it fits
+    /// (then cleared), else left for `take`. Returns its length, 0 for none. A batch cannot
+    /// reach 4 GiB: the hard cap bounds a connection's queued output far below it.
+    pub(crate) fn out(&mut self) -> u32 {
+        let batch = self.bridge.output();
+        let len = batch.len();
+        if len == 0 {
+            return 0;
+        }
+        if let Some(dst) = self.out.get_mut(..len) {
+            dst.copy_from_slice(batch);
+            self.bridge.clear_output();
+        }
+        len as u32
+    }
+}
+
+/// The error for a call made while another holds the bridge: only possible if JS re-entered
+/// the addon from inside a call, which the glue never does.
+pub(crate) const BUSY: &std::ffi::CStr =
+    c"wasm-socket-bridge: re-entrant call into a bridge that is busy";
+
+/// A guest that compiled but could not start: thrown with its stable code (`error.code`).
+fn start_failed(guest: &CompiledGuest, message: &str) -> Error<String> {
+    Error::new(
+        Code::StartFailed.as_str().to_string(),
+        format!("cannot load guest '{}': {message}", guest.inner.name),
+    )
+}
+
+#[napi]
+impl NativeBridge {
+    /// Starts the guest's instance (or its worker threads, each with one). Throws an Error whose
+    /// `code` is `ERR_GUEST_START_FAILED` when an instance cannot start.
+    #[napi(constructor)]
+    pub fn new(
+        guest: &CompiledGuest,
+        options: NativeOptions<'_>,
+    ) -> std::result::Result<Self, Error<String>> {
+        let invalid = |message: String| Error::new("ERR_INVALID_ARG_VALUE".to_string(), message);
+        let allow = Allowlist::parse(&options.allow_connect).map_err(invalid)?;
+        let sink: Option<Sink> = match options.on_output {
+            Some(f) => {
+                let tsfn = f
+                    .build_threadsafe_function::<Vec<u8>>()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build_callback(|ctx| Ok(Buffer::from(ctx.value)))
+                    .map_err(|e| Error::new("ERR_GUEST_HOST".to_string(), e.reason.clone()))?;
+                Some(Arc::new(move |batch: Vec<u8>| {
+                    tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
+                }))
+            }
+            None => None,
+        };
+        let (hwm, threads) = (options.high_water_mark as usize, options.threads as usize);
+        let limits = if threads > 0 {
+            Limits::threaded(hwm)
+        } else {
+            Limits::new(hwm)
+        };
+        let bridge = Bridge::new(guest.inner.clone(), limits, threads, sink, allow)
+            .map_err(|f| start_failed(guest, &f.message))?;
+        Ok(NativeBridge {
+            core: Rc::new(RefCell::new(Core {
+                bridge,
+                out: options.out,
+            })),
+            input_window: limits.input_window as u32,
+        })
+    }
+
+    fn core(&self) -> Result<RefMut<'_, Core>> {
+        self.core
+            .try_borrow_mut()
+            .map_err(|_| Error::from_reason(BUSY.to_string_lossy()))
+    }
+
+    fn event(&self, event: Event<'_>) -> Result<u32> {
+        Core::event(&self.core, event).ok_or_else(|| Error::from_reason(BUSY.to_string_lossy()))
+    }
+
+    /// `data(id, bytes, queued)`, the per-chunk event, as a plain function bound to this
+    /// bridge: returns what the other event methods return, without the per-call cost of a
+    /// class method (fastcall.rs).
+    #[napi(ts_return_type = "(id: number, data: Uint8Array, queued: number) => number")]
+    pub fn data_function<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        crate::napi::fastcall::data_function(env, self.core.clone())
+    }
+
+    /// The pending batch that did not fit the shared buffer, handed over as a Buffer without
+    /// a copy (its allocation goes to JS; the outbox starts a new one); null when there is
+    /// none.
+    #[napi]
+    pub fn take(&self) -> Result<Option<Buffer>> {
+        let batch = self.core()?.bridge.take_output();
+        Ok((!batch.is_empty()).then(|| Buffer::from(batch)))
+    }
+
+    /// Threaded mode: bytes of one connection's input a worker may have to go before JS
+    /// pauses that socket (policy/limits.rs); 0 inline.
+    #[napi(getter)]
+    pub fn input_window(&self) -> u32 {
+        self.input_window
+    }
+
+    /// JS is dialing `id`, which the guest on `worker` asked for: route its events there.
+    #[napi]
+    pub fn adopt(&self, id: u32, worker: u32) -> Result<()> {
+        self.core()?.bridge.adopt(id, worker as u8);
+        Ok(())
+    }
+
+    /// Registers a connection and runs onConnection; returns its id, or null when ids ran
+    /// out. Its output is read with `flush`.
+    #[napi]
+    pub fn open(&self) -> Result<Option<u32>> {
+        Ok(self.core()?.bridge.open())
+    }
+
+    /// The outbound connection `id` is established: onConnect.
+    #[napi]
+    pub fn connected(&self, id: u32) -> Result<u32> {
+        self.event(Event::Connected(id))
+    }
+
+    /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.
+    #[napi]
+    pub fn end(&self, id: u32, half_open: bool) -> Result<u32> {
+        self.event(Event::End { id, half_open })
+    }
+
+    #[napi]
+    pub fn error(&self, id: u32) -> Result<u32> {
+        self.event(Event::Error(id))
+    }
+
+    #[napi]
+    pub fn drain(&self, id: u32, queued: u32) -> Result<u32> {
+        self.event(Event::Drain {
+            id,
+            queued: queued as usize,
+        })
+    }
+
+    #[napi]
+    pub fn close(&self, id: u32) -> Result<u32> {
+        self.event(Event::Close(id))
+    }
+
+    /// Output produced outside an event method (by open, or a start function's logs).
+    #[napi]
+    pub fn flush(&self) -> Result<u32> {
+        Ok(self.core()?.out())
+    }
+
+    /// Stops the worker threads after their queued events; `join()` on the result waits for
+    /// them. (A separate object, so the pending join never holds a borrow of the bridge.)
+    #[napi]
+    pub fn stop(&self) -> Result<StoppedWorkers> {
+        Ok(StoppedWorkers {
+            handles: self.core()?.bridge.stop(),
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Result<NativeStats> {
+        let core = self.core()?;
+        let s = core.bridge.stats();
+        Ok(NativeStats {
+            accepted: s.accepted as f64,
+            closed: s.closed as f64,
+            bytes_in: s.bytes_in as f64,
+            bytes_out: s.bytes_out as f64,
+            events: s.events as f64,
+            traps: s.traps as f64,
+            restarts: s.restarts as f64,
+            dialed: s.dialed as f64,
+            instances: core.bridge.instances() as u32,
+        })
+    }
+}

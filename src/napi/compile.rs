@@ -1,0 +1,170 @@
+//! Loading a guest from JS: `compile` (on the libuv pool) and `compileSync`. Neither throws for a
+//! bad guest: both give back either the compiled guest or a `LoadFailure` with the problem's
+//! stable code, which js/errors.js turns into the `Error` users see.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::guest::cache;
+use crate::guest::memcap::MemoryCap;
+use crate::guest::{self, Guest, LoadError};
+
+/// A compiled, validated guest module (`compile` / `compileSync`).
+#[napi]
+pub struct CompiledGuest {
+    pub(crate) inner: Arc<Guest>,
+    cache: Option<CacheInfo>,
+}
+
+/// How the module cache served a load (`bridge.cache` in JS).
+#[napi(object)]
+#[derive(Clone)]
+pub struct CacheInfo {
+    /// `"hit"` or `"miss"`.
+    pub status: String,
+    pub file: String,
+    /// Why a cached file was there but not used.
+    pub reason: Option<String>,
+    /// Why the compiled module could not be written to the cache.
+    pub warning: Option<String>,
+}
+
+#[napi]
+impl CompiledGuest {
+    /// How the module cache served this load; undefined without `cacheDir`.
+    #[napi(getter)]
+    pub fn cache(&self) -> Option<CacheInfo> {
+        self.cache.clone()
+    }
+}
+
+/// Why a guest could not be loaded: `code` is stable (`ERR_GUEST_...`), `message` says what is
+/// wrong and what to do (`cannot load guest 'x.wasm': ...`).
+#[napi(object)]
+pub struct LoadFailure {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<LoadError> for LoadFailure {
+    fn from(e: LoadError) -> LoadFailure {
+        LoadFailure {
+            code: e.code().as_str().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The bridge options that reach the compiler.
+#[napi(object)]
+pub struct CompileOptions {
+    /// `fuelPerEvent`: instructions one event may run (metered); absent: no budget.
+    pub fuel: Option<f64>,
+    /// `maxMemoryBytes`: cap on each instance's linear memory; absent: 256 MiB.
+    pub max_memory_bytes: Option<f64>,
+    /// `cacheDir`: folder of the module cache; absent: no cache.
+    pub cache_dir: Option<String>,
+}
+
+struct Load {
+    name: String,
+    settings: guest::Settings,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Load {
+    fn new(name: String, options: CompileOptions) -> Load {
+        let memory = options
+            .max_memory_bytes
+            .map_or_else(MemoryCap::default, |b| MemoryCap::from_bytes(b as u64));
+        Load {
+            name,
+            settings: guest::Settings {
+                fuel: options.fuel.map(|f| f as u64),
+                memory,
+            },
+            cache_dir: options.cache_dir.map(PathBuf::from),
+        }
+    }
+
+    fn run(&self, bytes: &[u8]) -> std::result::Result<CompiledGuest, LoadError> {
+        let (guest, cache) = match &self.cache_dir {
+            None => (guest::compile(&self.name, bytes, &self.settings)?, None),
+            Some(dir) => {
+                let (g, outcome) = cache::load(&self.name, bytes, &self.settings, dir)?;
+                (g, Some(cache_info(outcome)))
+            }
+        };
+        Ok(CompiledGuest {
+            inner: Arc::new(guest),
+            cache,
+        })
+    }
+}
+
+fn cache_info(outcome: cache::Outcome) -> CacheInfo {
+    match outcome {
+        cache::Outcome::Hit { file } => CacheInfo {
+            status: "hit".to_string(),
+            file: file.display().to_string(),
+            reason: None,
+            warning: None,
+        },
+        cache::Outcome::Miss {
+            file,
+            reason,
+            warning,
+        } => CacheInfo {
+            status: "miss".to_string(),
+            file: file.display().to_string(),
+            reason,
+            warning,
+        },
+    }
+}
+
+type Loaded = Either<CompiledGuest, LoadFailure>;
+
+fn loaded(result: std::result::Result<CompiledGuest, LoadError>) -> Loaded {
+    match result {
+        Ok(g) => Either::A(g),
+        Err(e) => Either::B(e.into()),
+    }
+}
+
+pub struct CompileTask {
+    load: Load,
+    bytes: Buffer,
+}
+
+impl Task for CompileTask {
+    type Output = Loaded;
+    type JsValue = Loaded;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(loaded(self.load.run(&self.bytes)))
+    }
+
+    fn resolve(&mut self, _env: Env, outcome: Self::Output) -> Result<Self::JsValue> {
+        Ok(outcome)
+    }
+}
+
+/// Compiles and validates a guest (or loads it from the module cache) on the libuv thread
+/// pool.
+#[napi(ts_return_type = "Promise<CompiledGuest | LoadFailure>")]
+pub fn compile(name: String, bytes: Buffer, options: CompileOptions) -> AsyncTask<CompileTask> {
+    AsyncTask::new(CompileTask {
+        load: Load::new(name, options),
+        bytes,
+    })
+}
+
+/// Compiles and validates a guest (or loads it from the module cache) on the calling thread.
+#[napi]
+pub fn compile_sync(name: String, bytes: &[u8], options: CompileOptions) -> Loaded {
+    loaded(Load::new(name, options).run(bytes))
+}
