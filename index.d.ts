@@ -9,6 +9,23 @@ export type GuestErrorKind = 'trap' | 'abort' | 'fuel' | 'memory' | 'host';
 export type LogLevel = 'log' | 'info' | 'warn' | 'error' | 'debug' | 'trace';
 
 /**
+ * The `code` of the Error that `Bridge.load`/`loadSync` reject with when the guest itself is the
+ * problem (a file that cannot be read keeps the file system's code, such as 'ENOENT').
+ */
+export type LoadErrorCode =
+  | 'ERR_GUEST_EMPTY'
+  | 'ERR_GUEST_NOT_WASM'
+  | 'ERR_GUEST_INVALID_WASM'
+  | 'ERR_GUEST_MISSING_EXPORT'
+  | 'ERR_GUEST_EXPORT_SIGNATURE'
+  | 'ERR_GUEST_NO_ALLOCATOR'
+  | 'ERR_GUEST_UNKNOWN_IMPORT'
+  | 'ERR_GUEST_IMPORT_SIGNATURE'
+  | 'ERR_GUEST_MEMORY_LIMIT'
+  | 'ERR_GUEST_START_FAILED'
+  | 'ERR_GUEST_HOST';
+
+/**
  * A guest trapped, aborted, ran out of fuel or memory, or the host refused it. The instance that
  * failed is replaced and its connections are closed; the server keeps serving.
  */

@@ -39,6 +39,28 @@ describe('loading guests', function () {
     });
   }
 
+  const codes = [
+    ['not-wasm.txt', 'ERR_GUEST_NOT_WASM'],
+    ['missing-ondata.wat', 'ERR_GUEST_MISSING_EXPORT'],
+    ['unknown-imports.wat', 'ERR_GUEST_UNKNOWN_IMPORT'],
+    ['no-allocator.wat', 'ERR_GUEST_NO_ALLOCATOR'],
+    ['big-initial-memory.wat', 'ERR_GUEST_MEMORY_LIMIT'],
+    ['start-trap.wat', 'ERR_GUEST_START_FAILED'],
+  ];
+  for (const [file, code] of codes) {
+    it(`gives the refusal of ${file} the stable code ${code}, sync and async`, async function () {
+      const options = { maxMemoryBytes: 1 << 20 };
+      await assert.rejects(Bridge.load(fixture(file), options), (e) => e.code === code);
+      assert.throws(() => Bridge.loadSync(fixture(file), options), (e) => e.code === code);
+    });
+  }
+
+  it('codes empty and malformed bytes, and keeps the file system code for a missing file', async function () {
+    await assert.rejects(Bridge.load(Buffer.alloc(0)), { code: 'ERR_GUEST_EMPTY' });
+    await assert.rejects(Bridge.load(Buffer.from('\0asm\x01\0\0\0\x99')), { code: 'ERR_GUEST_INVALID_WASM' });
+    await assert.rejects(Bridge.load('/no/such/guest.wasm'), { code: 'ENOENT' });
+  });
+
   it('names a missing file in the error', async function () {
     await assert.rejects(Bridge.load('/no/such/guest.wasm'), /^Error: cannot load guest '\/no\/such\/guest\.wasm': no such file$/);
   });
