@@ -170,7 +170,7 @@ const MODES = [
 ];
 
 /**
- * The hard cap on one connection's queued output at the default highWaterMark (src/limits.rs):
+ * The hard cap on one connection's queued output at the default highWaterMark (src/policy/limits.rs):
  * 4 x 64 KiB; with worker threads plus the input window (4 x 64 KiB) and one 64 KiB read.
  */
 function hardCap(options) {

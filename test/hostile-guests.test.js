@@ -1,7 +1,7 @@
 'use strict';
 // Hostile guests: hand-written .wat guests that call every host import with bad pointers and
 // lengths, unknown and closed ids, and re-entrant patterns. Each call must get the answer its
-// import documents (src/imports.rs, docs/guest-abi.md): a return value, nothing at all, or a
+// import documents (src/instance/imports/, docs/guest-abi.md): a return value, nothing at all, or a
 // GuestError that closes the instance's connections and replaces the instance. Either way the
 // bridge keeps serving. Also: modules refused at load, beyond what load.test.js covers.
 const assert = require('node:assert/strict');
@@ -597,7 +597,7 @@ describe('hostile modules refused at load', function () {
     [
       'imports an env function the host does not know',
       wat(`${AS_RUNTIME} ${EVENTS}`, '(import "env" "memcpy" (func (param i32 i32 i32) (result i32)))'),
-      'imports the host does not provide: env.memcpy - the host provides the Socket and env imports listed in the README',
+      'imports the host does not provide: env.memcpy - the host provides the Socket and env imports listed in docs/guest-abi.md',
     ],
     [
       'imports Socket.write with the wrong signature',

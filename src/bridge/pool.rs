@@ -24,7 +24,7 @@ use crate::instance::failure::{Failure, Kind};
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
-/// Receives each output batch (encoded as in `outbox.rs`), on a worker thread.
+/// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 
 /// A worker hands its batch over once it is this large, even with events still waiting.

@@ -4,7 +4,7 @@
 //!
 //! - A memory's declared maximum is lowered to the cap, so `memory.grow` past it returns -1 (the
 //!   wasm answer for "no more memory"), and the host's own growth of guest memory fails the same.
-//! - A module whose *initial* memory is larger than the cap cannot be served at all; `guest.rs`
+//! - A module whose *initial* memory is larger than the cap cannot be served at all; `guest/mod.rs`
 //!   refuses it at load with `check_initial` (the tunables would also refuse to instantiate it).
 //! - Every memory is wrapped in a `Watched` memory that sets its instance's `GrowWatch` when a
 //!   grow is refused. AssemblyScript's allocator traps (`unreachable`) right after a refused

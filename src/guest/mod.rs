@@ -50,7 +50,7 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 
 /// Compiles and validates a guest. `name` is used in error messages only. With a `fuel` setting,
 /// every instruction is metered (one point each) and an event may run at most that many; every
-/// instance's memory is capped at `settings.memory`. `cache.rs` wraps this with a module cache.
+/// instance's memory is capped at `settings.memory`. `guest/cache.rs` wraps this with a module cache.
 pub fn compile(name: &str, bytes: &[u8], settings: &Settings) -> Result<Guest, LoadError> {
     check_bytes(name, bytes)?;
     compile_with(name, engine(settings), bytes, settings)

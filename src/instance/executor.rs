@@ -71,7 +71,7 @@ impl Executor {
         s
     }
 
-    /// Everything the guest asked for since the last `clear_output`, encoded for JS (`outbox.rs`).
+    /// Everything the guest asked for since the last `clear_output`, encoded for JS (`instance/outbox.rs`).
     pub fn output(&self) -> &[u8] {
         self.env.as_ref(&self.store).out.bytes()
     }

@@ -1,6 +1,6 @@
 //! Outbound connections (`Socket.connect`): what an instance needs to decide whether it may
-//! dial, and the id the new connection gets. The import itself is in `imports.rs`; JS does the
-//! dialing (`js/index.js`), told by a `Connect` outbox record.
+//! dial, and the id the new connection gets. The import itself is `Socket.connect` in `instance/imports/socket.rs`; JS does the
+//! dialing (`js/bridge.js`), told by a `Connect` outbox record.
 
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@ use crate::policy::{allow, dial};
 /// the socket, and `onDrain` follows once the queue falls below the mark again. Returns false and
 /// sends nothing when `id` is unknown, closed or ended.
 ///
-/// A guest that keeps writing past false is stopped at the hard cap (`limits.rs`): the write is
+/// A guest that keeps writing past false is stopped at the hard cap (`policy/limits.rs`): the write is
 /// dropped, the connection destroyed, and a GuestError of kind `host` reports it. The instance
 /// itself is fine and keeps running. A range outside guest memory traps the guest.
 pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, RuntimeError> {
