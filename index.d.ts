@@ -68,6 +68,13 @@ export interface BridgeOptions {
    * recompiled and rewritten. Keep it as private as the code it holds. Default: no cache.
    */
   cacheDir?: string | URL;
+  /**
+   * Most output one event (onData, onConnection, ...) may produce: written bytes, log lines and
+   * dials, each with a 12-byte record header. Past it the guest is stopped with a GuestError of
+   * kind 'host', that event's output is dropped, and the instance is replaced. 1 MiB to 1 GiB.
+   * Default: 64 MiB.
+   */
+  maxEventOutputBytes?: number;
 }
 
 /** How the module cache served a load (`bridge.cache`). */
@@ -101,6 +108,11 @@ export interface BridgeStats {
   restarts: number;
   /** Outbound connections the guests dialed with Socket.connect (`closed` counts them too). */
   dialed: number;
+  /**
+   * Log lines dropped because one event logged more than 10,000 lines or 1 MiB (a
+   * `log output truncated` warning marks the place).
+   */
+  logsDropped: number;
   /** Guest instances running. */
   instances: number;
 }

@@ -60,6 +60,7 @@ class Bridge extends EventEmitter {
     const shared = Buffer.allocUnsafeSlow(SHARED_OUTPUT_BYTES);
     const nb = new native.NativeBridge(compiled, {
       highWaterMark: opts.highWaterMark,
+      maxEventOutputBytes: opts.maxEventOutputBytes,
       threads: opts.threads,
       allowConnect: opts.allowConnect,
       out: shared,
@@ -217,6 +218,7 @@ class Bridge extends EventEmitter {
       traps: s.traps,
       restarts: s.restarts,
       dialed: s.dialed,
+      logsDropped: s.logsDropped,
       instances: s.instances,
     };
   }

@@ -12,6 +12,7 @@ const DEFAULTS = Object.freeze({
   maxMemoryBytes: constants.defaultMaxMemoryBytes,
   cacheDir: undefined,
   allowConnect: Object.freeze([]),
+  maxEventOutputBytes: constants.defaultMaxEventOutputBytes,
 });
 
 /** Checks `options` against DEFAULTS; returns a complete options object or throws a TypeError. */
@@ -40,6 +41,12 @@ function checkOptions(options) {
   if (!Number.isSafeInteger(o.maxMemoryBytes) || o.maxMemoryBytes < minMemoryBytes || o.maxMemoryBytes > maxMemoryBytes) {
     throw new TypeError(
       `option 'maxMemoryBytes' must be a whole number of bytes from ${minMemoryBytes} (one wasm page) to ${maxMemoryBytes} (4 GiB), got ${o.maxMemoryBytes}`,
+    );
+  }
+  const { minMaxEventOutputBytes: lo, maxMaxEventOutputBytes: hi } = constants;
+  if (!Number.isInteger(o.maxEventOutputBytes) || o.maxEventOutputBytes < lo || o.maxEventOutputBytes > hi) {
+    throw new TypeError(
+      `option 'maxEventOutputBytes' must be a whole number of bytes from ${lo} (1 MiB) to ${hi} (1 GiB), got ${o.maxEventOutputBytes}`,
     );
   }
   if (o.cacheDir instanceof URL) {

@@ -289,3 +289,89 @@ for (const mode of MODES) {
     });
   });
 }
+
+/** A TCP server that accepts connections and never reads them (an upstream for dial floods). */
+async function silentUpstream() {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    s.pause();
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Peak RSS growth one event may cause: logs (issue 13) and a whole event's output. */
+const LOG_FLOOD_PEAK = 32 * MiB;
+const DIAL_FLOOD_PEAK = 128 * MiB;
+
+for (const mode of MODES) {
+  describe(`resource bounds: output of one event (${mode.name})`, function () {
+    this.timeout(90000);
+
+    it('caps one event at 1 MiB of logs: 20,000 lines of 60,000 characters raise peak RSS by less than 32 MiB', async function () {
+      const server = await startServer('misbehave', { ...mode.options, fuelPerEvent: 1e8 });
+      try {
+        assert.equal((await exchange(server.port, 'warm up')).toString(), 'warm up');
+        const base = await server.report({ gc: true });
+        const answer = await exchange(server.port, 'manylogs 20000', 'logged 20000'.length);
+        assert.equal(answer.toString(), 'logged 20000');
+        const after = await reportWhen(server, (r) => r.logs.truncated === 1, 'the truncation notice', 10000);
+        const figures = `peak RSS ${mib(base.peak)} -> ${mib(after.peak)}; ${after.logs.lines} log lines, ${after.stats.logsDropped} dropped`;
+        if (verbose) console.log(`      ${figures}`);
+        assert.ok(after.peak - base.peak < LOG_FLOOD_PEAK, `peak RSS grew by ${mib(after.peak - base.peak)}: ${figures}`);
+        // At most 1 MiB of lines (each line is cut at 64 KiB of the guest's string), then one notice.
+        assert.ok(after.logs.lines <= 40, figures);
+        assert.equal(after.stats.logsDropped + after.logs.lines - 1, 20000, figures);
+        assert.deepEqual(after.errors, {}, 'logging past the cap is not a failure');
+        // The next event logs again.
+        await exchange(server.port, 'manylogs 1', 'logged 1'.length);
+        await reportWhen(server, (r) => r.logs.lines === after.logs.lines + 1, 'a line from the next event', 10000);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('stops a guest whose one event dials 1,000 connections and writes 200 KiB to each, with peak RSS under +128 MiB', async function () {
+      const upstream = await silentUpstream();
+      const server = await startServer('misbehave', { ...mode.options, allowConnect: [`127.0.0.1:${upstream.port}`] });
+      try {
+        assert.equal((await exchange(server.port, 'warm up')).toString(), 'warm up');
+        const base = await server.report({ gc: true });
+        const { data } = await sendUntilClosed(server.port, `dialflood 1000 200 ${upstream.port}`);
+        assert.equal(data.length, 0, 'the stopped event sends nothing');
+        const after = await reportWhen(server, (r) => r.errors.host === 1 && r.connections === 0, 'the host GuestError and every connection closed', 20000);
+        const figures = `peak RSS ${mib(base.peak)} -> ${mib(after.peak)}; ${JSON.stringify(after.stats)}`;
+        if (verbose) console.log(`      ${figures}`);
+        assert.match(after.firstErrors[0], /^host \(connection \d+\): the guest's output in one event would pass 64 MiB \(maxEventOutputBytes\)/);
+        assert.ok(after.peak - base.peak < DIAL_FLOOD_PEAK, `peak RSS grew by ${mib(after.peak - base.peak)}: ${figures}`);
+        assert.equal(after.stats.restarts, 1, 'the instance was replaced');
+        assert.equal((await exchange(server.port, 'still alive')).toString(), 'still alive');
+      } finally {
+        await server.stop();
+        await upstream.close();
+      }
+    });
+
+    it('counts command records too: a guest pausing its connection without end is stopped at a 1 MiB maxEventOutputBytes', async function () {
+      const server = await startServer('misbehave', { ...mode.options, maxEventOutputBytes: 1 << 20 });
+      try {
+        assert.equal((await exchange(server.port, 'pauseflood 1000', 'paused 1000'.length)).toString(), 'paused 1000');
+        const { data } = await sendUntilClosed(server.port, 'pauseflood 1000000');
+        assert.equal(data.length, 0);
+        const after = await reportWhen(server, (r) => r.errors.host === 1, 'the host GuestError', 20000);
+        assert.match(after.firstErrors[0], /would pass 1 MiB \(maxEventOutputBytes\)/);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}

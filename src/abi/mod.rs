@@ -209,7 +209,9 @@ pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<()
         if wasi {
             msg.push_str(" - WASI is not available to guests (no files, clocks or environment); build without WASI");
         } else {
-            msg.push_str(" - the host provides the Socket and env imports listed in docs/guest-abi.md");
+            msg.push_str(
+                " - the host provides the Socket and env imports listed in docs/guest-abi.md",
+            );
         }
         problems.insert(0, Problem::new(Code::UnknownImport, msg));
     }

@@ -14,6 +14,8 @@ pub struct Stats {
     pub restarts: u64,
     /// Connections the guest dialed (`Socket.connect`).
     pub dialed: u64,
+    /// Log lines dropped by the per-event log cap.
+    pub logs_dropped: u64,
 }
 
 impl AddAssign for Stats {
@@ -27,6 +29,7 @@ impl AddAssign for Stats {
             traps,
             restarts,
             dialed,
+            logs_dropped,
         } = o;
         self.accepted += accepted;
         self.closed += closed;
@@ -36,5 +39,6 @@ impl AddAssign for Stats {
         self.traps += traps;
         self.restarts += restarts;
         self.dialed += dialed;
+        self.logs_dropped += logs_dropped;
     }
 }

@@ -202,6 +202,7 @@ impl Executor {
     ) {
         let Some(live) = &self.live else { return };
         self.stats.events += 1;
+        self.env.as_mut(&mut self.store).begin_event();
         let store = &mut self.store;
         live.grow.reset();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {

@@ -89,6 +89,17 @@ impl Outbox {
         &self.buf
     }
 
+    /// Where the next record will start: a mark to measure from, or to `truncate` back to.
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops every record from `at` (an earlier `mark()`) on.
+    pub fn truncate(&mut self, at: usize) {
+        self.buf.truncate(at);
+        self.last_write = None;
+    }
+
     /// Empties the outbox, keeping its allocation for the next batch unless an unusually large
     /// batch made it grow past `KEEP_CAPACITY`.
     pub fn clear(&mut self) {

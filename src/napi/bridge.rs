@@ -23,6 +23,8 @@ use crate::policy::limits::Limits;
 #[napi(object, object_to_js = false)]
 pub struct NativeOptions<'a> {
     pub high_water_mark: u32,
+    /// `maxEventOutputBytes`: most output one event may produce.
+    pub max_event_output_bytes: u32,
     /// 0: inline; N: N worker threads.
     pub threads: u32,
     /// `allowConnect` entries, already checked (`checkAllowConnect`).
@@ -43,6 +45,7 @@ pub struct NativeStats {
     pub traps: f64,
     pub restarts: f64,
     pub dialed: f64,
+    pub logs_dropped: f64,
     pub instances: u32,
 }
 
@@ -178,7 +181,8 @@ impl NativeBridge {
             Limits::threaded(hwm)
         } else {
             Limits::new(hwm)
-        };
+        }
+        .with_max_event_output(options.max_event_output_bytes as usize);
         let bridge = Bridge::new(guest.inner.clone(), limits, threads, sink, allow)
             .map_err(|f| start_failed(guest, &f.message))?;
         Ok(NativeBridge {
@@ -296,6 +300,7 @@ impl NativeBridge {
             traps: s.traps as f64,
             restarts: s.restarts as f64,
             dialed: s.dialed as f64,
+            logs_dropped: s.logs_dropped as f64,
             instances: core.bridge.instances() as u32,
         })
     }

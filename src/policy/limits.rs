@@ -26,6 +26,13 @@ pub const MAX_THREADS: usize = 256;
 /// far below the 4 GiB a record length can describe.
 pub const MAX_HIGH_WATER_MARK: usize = 256 << 20;
 
+/// Default `maxEventOutputBytes`: what one event's output may take in the outbox.
+pub const DEFAULT_MAX_EVENT_OUTPUT: usize = 64 << 20;
+/// Smallest and largest `maxEventOutputBytes` (JS refuses others): a batch must stay far below
+/// the 4 GiB a record length can describe.
+pub const MIN_MAX_EVENT_OUTPUT: usize = 1 << 20;
+pub const MAX_MAX_EVENT_OUTPUT: usize = 1 << 30;
+
 /// The limits an executor enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -39,6 +46,9 @@ pub struct Limits {
     /// JS pauses a socket whose output reached the mark, a window of input (plus one read) is
     /// already on its way to the worker, and even a guest that honours `false` gets it.
     pub input_window: usize,
+    /// Most output one event may produce (written bytes, log lines, dials, each with its record
+    /// header): past it the guest is stopped and replaced (`maxEventOutputBytes`).
+    pub max_event_output: usize,
 }
 
 impl Limits {
@@ -49,6 +59,7 @@ impl Limits {
             high_water_mark,
             hard_cap: hard_cap(high_water_mark),
             input_window: 0,
+            max_event_output: DEFAULT_MAX_EVENT_OUTPUT,
         }
     }
 
@@ -61,6 +72,14 @@ impl Limits {
             input_window,
             hard_cap: base.hard_cap + input_window + MAX_READ,
             ..base
+        }
+    }
+
+    /// The same limits with `maxEventOutputBytes` set (clamped to its range).
+    pub fn with_max_event_output(self, bytes: usize) -> Limits {
+        Limits {
+            max_event_output: bytes.clamp(MIN_MAX_EVENT_OUTPUT, MAX_MAX_EVENT_OUTPUT),
+            ..self
         }
     }
 

@@ -9,6 +9,10 @@
 //   flood   write 64 KiB a hundred times in one event, ignoring Socket.write's false
 //   spin N  burn CPU for N milliseconds, then answer "spun"
 //   hog N   allocate N MiB (kept for the instance's life), then answer "holding N MiB"
+//   manylogs N      console.log a 60,000-character line N times, then answer "logged N"
+//   dialflood N K P  dial N connections to 127.0.0.1:P and write K KiB to each, then answer
+//                    "dialed N" (all in one event)
+//   pauseflood N    call Socket.pause on its own connection N times, then answer "paused N"
 // Anything else is echoed.
 import { Socket } from "../../assembly/index";
 
@@ -62,6 +66,26 @@ export function onData(id: u32, data: ArrayBuffer): void {
       hoard.push(block);
     }
     Socket.write(id, "holding " + mib.toString() + " MiB");
+  } else if (startsWith(b, "manylogs ")) {
+    const n = I32.parseInt(String.UTF8.decode(data.slice(9)));
+    const line = "x".repeat(60000);
+    for (let i = 0; i < n; i++) console.log(line);
+    Socket.write(id, "logged " + n.toString());
+  } else if (startsWith(b, "dialflood ")) {
+    const args = String.UTF8.decode(data.slice(10)).trim().split(" ");
+    const n = I32.parseInt(args[0]);
+    const block = new Uint8Array(I32.parseInt(args[1]) << 10);
+    const port = <u32>I32.parseInt(args[2]);
+    for (let i = 0; i < n; i++) {
+      const conn = Socket.connect("127.0.0.1", port);
+      if (conn > 0) Socket.write(<u32>conn, block);
+    }
+    Socket.write(id, "dialed " + n.toString());
+  } else if (startsWith(b, "pauseflood ")) {
+    const n = I32.parseInt(String.UTF8.decode(data.slice(11)));
+    for (let i = 0; i < n; i++) Socket.pause(id);
+    Socket.resume(id);
+    Socket.write(id, "paused " + n.toString());
   } else if (startsWith(b, "count")) {
     Socket.write(id, seen.toString());
   } else {

@@ -4,8 +4,10 @@
 // alone. Started with child_process.fork (or spawn with an 'ipc' stdio entry):
 //   bounds-server.js <guest.wasm> [bridgeOptionsJson] [serverOptionsJson] [backlog]
 // Sends { port } once listening on 127.0.0.1. Answers the message 'report' with
-//   { report: { rss, vsize, heapUsed, external, connections, stats, errors, firstErrors, fdLimit } }
-// where errors counts GuestErrors by kind and firstErrors holds the first few, verbatim.
+//   { report: { rss, vsize, peak, logs, heapUsed, external, connections, stats, errors,
+//   firstErrors, fdLimit } }
+// where peak is the peak resident size (VmHWM), logs counts 'log' lines and truncation notices,
+// errors counts GuestErrors by kind and firstErrors holds the first few, verbatim.
 // 'gc' runs a garbage collection first when node was started with --expose-gc. Exits when the
 // IPC channel closes.
 const fs = require('node:fs');
@@ -15,6 +17,16 @@ const { Bridge, createServer } = require('../..');
 function virtualSize() {
   try {
     const m = /^VmSize:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The process's peak resident size in bytes so far (VmHWM). */
+function peakResident() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
     return m ? Number(m[1]) * 1024 : null;
   } catch {
     return null;
@@ -38,7 +50,11 @@ function fdLimit() {
     errors[e.kind] = (errors[e.kind] || 0) + 1;
     if (firstErrors.length < 5) firstErrors.push(`${e.kind} (connection ${e.connectionId}): ${e.message}`);
   });
-  bridge.on('log', () => {});
+  const logs = { lines: 0, truncated: 0 };
+  bridge.on('log', (line) => {
+    logs.lines++;
+    if (line.startsWith('log output truncated')) logs.truncated++;
+  });
   const server = createServer(bridge, JSON.parse(process.argv[4] || '{}'));
   server.on('error', (e) => process.send({ fatal: e.message }));
   server.on('attachError', (e) => {
@@ -55,6 +71,8 @@ function fdLimit() {
         report: {
           rss: mem.rss,
           vsize: virtualSize(),
+          peak: peakResident(),
+          logs,
           heapUsed: mem.heapUsed,
           external: mem.external,
           connections: bridge.connections,

@@ -8,7 +8,6 @@ use wasmer::RuntimeError;
 
 use crate::instance::failure::Kind;
 use crate::instance::imports::{Ctx, MAX_TIMER_LABEL, MAX_TIMERS, level};
-use crate::instance::outbox::{NO_ID, Op};
 
 /// `env.abort(message: string, file: string, line: u32, column: u32)`: AssemblyScript's `abort`
 /// (failed `assert`, `throw`, index out of range). Stops the guest with a GuestError of kind
@@ -51,6 +50,9 @@ pub(crate) fn trace(
     a4: f64,
 ) -> Result<(), RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
+    if !env.log_room() {
+        return Ok(());
+    }
     let text = match env.text(&store, msg) {
         Ok(t) => t,
         Err(e) => return Err(env.fail(Kind::Trap, format!("trace: {e}"))),
@@ -65,7 +67,7 @@ pub(crate) fn trace(
     } else {
         format!("trace: {text} {}", args.join(", "))
     };
-    env.out.text(Op::Log, level::TRACE, NO_ID, &line);
+    env.log(level::TRACE, &line);
     Ok(())
 }
 
@@ -87,11 +89,16 @@ pub(crate) fn date_now(_ctx: Ctx) -> f64 {
 }
 
 /// `env.console.log|info|warn|error|debug(message: string)`: one `'log'` line at that level.
+/// Every import that logs stays within the event's log cap (`HostEnv::log`): past it, lines are
+/// dropped without reading the guest's string.
 pub(crate) fn log(mut ctx: Ctx, lvl: u8, what: &str, ptr: i32) -> Result<(), RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
+    if !env.log_room() {
+        return Ok(());
+    }
     match env.text(&store, ptr) {
         Ok(line) => {
-            env.out.text(Op::Log, lvl, NO_ID, &line);
+            env.log(lvl, &line);
             Ok(())
         }
         Err(e) => Err(env.fail(Kind::Trap, format!("{what}: {e}"))),
@@ -105,14 +112,12 @@ pub(crate) fn console_assert(mut ctx: Ctx, cond: i32, ptr: i32) -> Result<(), Ru
         return Ok(());
     }
     let (env, store) = ctx.data_and_store_mut();
+    if !env.log_room() {
+        return Ok(());
+    }
     match env.text(&store, ptr) {
         Ok(msg) => {
-            env.out.text(
-                Op::Log,
-                level::ERROR,
-                NO_ID,
-                &format!("Assertion failed: {msg}"),
-            );
+            env.log(level::ERROR, &format!("Assertion failed: {msg}"));
             Ok(())
         }
         Err(e) => Err(env.fail(Kind::Trap, format!("console.assert: {e}"))),
@@ -163,8 +168,7 @@ pub(crate) fn timer(mut ctx: Ctx, what: Timer, ptr: i32) -> Result<(), RuntimeEr
     };
     if let Some(t) = started {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        env.out
-            .text(Op::Log, level::LOG, NO_ID, &format!("{label}: {ms:.3}ms"));
+        env.log(level::LOG, &format!("{label}: {ms:.3}ms"));
     }
     Ok(())
 }

@@ -23,10 +23,11 @@ use std::time::Instant;
 use wasmer::{AsStoreRef, FunctionEnvMut, Memory, RuntimeError};
 
 use crate::bridge::stats::Stats;
+use crate::guest::memcap::describe_bytes;
 use crate::instance::conn::ConnTable;
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::guestmem::{OutOfBounds, read_as_string};
-use crate::instance::outbox::Outbox;
+use crate::instance::outbox::{NO_ID, Op, Outbox};
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
@@ -52,6 +53,21 @@ pub(crate) const MAX_TIMERS: usize = 1024;
 /// timers of one instance hold at most about 1 MiB.
 pub(crate) const MAX_TIMER_LABEL: usize = 1024;
 
+/// Most bytes of log lines one event may produce (`'log'` events; a line is at most 64 KiB).
+pub const MAX_EVENT_LOG_BYTES: usize = 1 << 20;
+/// Most log lines one event may produce.
+pub const MAX_EVENT_LOG_LINES: usize = 10_000;
+
+/// The output of the event running now: where it starts in the outbox, and its logs so far.
+#[derive(Debug, Default)]
+struct EventOutput {
+    start: usize,
+    log_bytes: usize,
+    log_lines: usize,
+    /// The log cap was reached: later lines are dropped.
+    truncated: bool,
+}
+
 /// The state host imports work on: one per guest instance.
 pub struct HostEnv {
     /// The guest's exported memory; `None` until instantiation has finished.
@@ -64,11 +80,13 @@ pub struct HostEnv {
     pub failure: Option<Failure>,
     /// Backpressure mark and hard cap of each connection's queued output.
     pub limits: Limits,
-    /// This instance's `bytes_out` (bytes accepted by `Socket.write`) and `dialed` (connections
-    /// opened by `Socket.connect`); the executor counts the rest.
+    /// This instance's `bytes_out` (bytes accepted by `Socket.write`), `dialed` (connections
+    /// opened by `Socket.connect`) and `logs_dropped`; the executor counts the rest.
     pub stats: Stats,
     /// What `Socket.connect` may dial, and the ids it hands out.
     pub dialer: Dialer,
+    /// What the current event has produced so far, against the per-event caps.
+    event: EventOutput,
     /// `console.time` labels running (`env.rs`).
     timers: HashMap<String, Instant>,
     /// Makes every `env.seed` differ.
@@ -85,6 +103,7 @@ impl HostEnv {
             limits,
             stats: Stats::default(),
             dialer,
+            event: EventOutput::default(),
             timers: HashMap::new(),
             seed_counter: 0,
         }
@@ -95,6 +114,78 @@ impl HostEnv {
         let err = RuntimeError::new(message.clone());
         self.failure = Some(Failure::new(kind, message));
         err
+    }
+
+    /// A new event starts: its output is measured from here.
+    pub fn begin_event(&mut self) {
+        self.event = EventOutput {
+            start: self.out.mark(),
+            ..EventOutput::default()
+        };
+    }
+
+    /// Checks that `bytes` more output fit this event's cap (`maxEventOutputBytes`). Past it,
+    /// the event's output is dropped and the returned trap stops the guest, which is then
+    /// replaced like any failing guest: no event can make the host hold more than the cap.
+    pub fn room(&mut self, bytes: usize) -> Result<(), RuntimeError> {
+        let cap = self.limits.max_event_output;
+        let used = self.out.mark() - self.event.start;
+        if used.saturating_add(bytes) <= cap {
+            return Ok(());
+        }
+        self.out.truncate(self.event.start);
+        Err(self.fail(
+            Kind::Host,
+            format!(
+                "the guest's output in one event would pass {} (maxEventOutputBytes): it was \
+                 stopped and that event's output dropped",
+                describe_bytes(cap as u64)
+            ),
+        ))
+    }
+
+    /// Whether one more log line fits this event's log cap (`MAX_EVENT_LOG_BYTES`,
+    /// `MAX_EVENT_LOG_LINES`). When it does not, the line is counted as dropped; callers check
+    /// this before reading the guest's string, so dropped lines cost nothing to read.
+    pub fn log_room(&mut self) -> bool {
+        let e = &self.event;
+        let fits =
+            e.log_bytes < MAX_EVENT_LOG_BYTES && e.log_lines < MAX_EVENT_LOG_LINES && !e.truncated;
+        if !fits {
+            self.drop_log_line();
+        }
+        fits
+    }
+
+    /// Appends a `'log'` line at `level`, within this event's log cap: the line that would pass
+    /// it is replaced by one `log output truncated` warning, and the rest are dropped (counted
+    /// in `stats().logsDropped`).
+    pub fn log(&mut self, level: u8, line: &str) {
+        let e = &mut self.event;
+        if e.truncated {
+            self.drop_log_line();
+            return;
+        }
+        if e.log_bytes + line.len() > MAX_EVENT_LOG_BYTES || e.log_lines + 1 > MAX_EVENT_LOG_LINES {
+            e.truncated = true;
+            let notice = format!(
+                "log output truncated: one event may log {} lines or {} at most; the rest of \
+                 this event's lines are dropped",
+                MAX_EVENT_LOG_LINES,
+                describe_bytes(MAX_EVENT_LOG_BYTES as u64)
+            );
+            self.out.text(Op::Log, level::WARN, NO_ID, &notice);
+            self.drop_log_line();
+            return;
+        }
+        e.log_bytes += line.len();
+        e.log_lines += 1;
+        self.out.text(Op::Log, level, NO_ID, line);
+    }
+
+    fn drop_log_line(&mut self) {
+        self.event.truncated = true;
+        self.stats.logs_dropped += 1;
     }
 
     /// Reads an AssemblyScript string argument. Before instantiation finishes (a start function

@@ -6,7 +6,7 @@ use wasmer::RuntimeError;
 use crate::instance::failure::Kind;
 use crate::instance::guestmem::{checked_range, guest_bytes, read_into};
 use crate::instance::imports::{Ctx, level};
-use crate::instance::outbox::{NO_ID, Op};
+use crate::instance::outbox::{HEADER, Op};
 use crate::policy::{allow, dial};
 
 /// `Socket.write(id: u32, ptr: usize, len: u32) -> bool`
@@ -19,7 +19,9 @@ use crate::policy::{allow, dial};
 ///
 /// A guest that keeps writing past false is stopped at the hard cap (`policy/limits.rs`): the write is
 /// dropped, the connection destroyed, and a GuestError of kind `host` reports it. The instance
-/// itself is fine and keeps running. A range outside guest memory traps the guest.
+/// itself is fine and keeps running. A range outside guest memory traps the guest. Like every
+/// import that produces output, it counts against the event's `maxEventOutputBytes`
+/// (`HostEnv::room`).
 pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, RuntimeError> {
     let (env, store) = ctx.data_and_store_mut();
     let (id, ptr, len) = (id as u32, ptr as u32, len as u32);
@@ -48,6 +50,11 @@ pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Ru
         env.out.command(Op::Close, id);
         return Ok(0);
     }
+    // The write and a WantDrain record.
+    env.room(2 * HEADER + len as usize)?;
+    let Some(conn) = env.conns.get_mut(id) else {
+        return Ok(0);
+    };
     conn.queued = queued;
     let below = queued < limits.high_water_mark;
     let newly_full = !below && !conn.want_drain;
@@ -64,43 +71,53 @@ pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Ru
 
 /// `Socket.end(id: u32)`: flush the connection's queued output, then half-close it (FIN).
 /// Later writes return false. Unknown, ended or closed ids: nothing happens.
-pub(crate) fn end(mut ctx: Ctx, id: i32) {
+pub(crate) fn end(mut ctx: Ctx, id: i32) -> Result<(), RuntimeError> {
     let env = ctx.data_mut();
     let id = id as u32;
-    if let Some(conn) = env.conns.get_mut(id).filter(|c| c.writable()) {
-        conn.ending = true;
+    if env.conns.get(id).is_some_and(|c| c.writable()) {
+        env.room(HEADER)?;
+        if let Some(conn) = env.conns.get_mut(id) {
+            conn.ending = true;
+        }
         env.out.command(Op::End, id);
     }
+    Ok(())
 }
 
 /// `Socket.close(id: u32)`: destroy the connection now, dropping queued output. `onClose`
 /// follows once the socket is gone; later writes return false. Unknown or closed ids: nothing.
-pub(crate) fn close(mut ctx: Ctx, id: i32) {
+pub(crate) fn close(mut ctx: Ctx, id: i32) -> Result<(), RuntimeError> {
     let env = ctx.data_mut();
     let id = id as u32;
-    if let Some(conn) = env.conns.get_mut(id).filter(|c| !c.closing) {
-        conn.closing = true;
+    if env.conns.get(id).is_some_and(|c| !c.closing) {
+        env.room(HEADER)?;
+        if let Some(conn) = env.conns.get_mut(id) {
+            conn.closing = true;
+        }
         env.out.command(Op::Close, id);
     }
+    Ok(())
 }
 
 /// `Socket.pause(id: u32)`: stop delivering `onData` for the connection until `resume`.
 /// Unknown or closed ids: nothing.
-pub(crate) fn pause(ctx: Ctx, id: i32) {
-    flow(ctx, Op::Pause, id);
+pub(crate) fn pause(ctx: Ctx, id: i32) -> Result<(), RuntimeError> {
+    flow(ctx, Op::Pause, id)
 }
 
 /// `Socket.resume(id: u32)`: deliver `onData` again after `pause`. Unknown or closed ids: nothing.
-pub(crate) fn resume(ctx: Ctx, id: i32) {
-    flow(ctx, Op::Resume, id);
+pub(crate) fn resume(ctx: Ctx, id: i32) -> Result<(), RuntimeError> {
+    flow(ctx, Op::Resume, id)
 }
 
-fn flow(mut ctx: Ctx, op: Op, id: i32) {
+fn flow(mut ctx: Ctx, op: Op, id: i32) -> Result<(), RuntimeError> {
     let env = ctx.data_mut();
     let id = id as u32;
     if env.conns.get(id).is_some_and(|c| !c.closing) {
+        env.room(HEADER)?;
         env.out.command(op, id);
     }
+    Ok(())
 }
 
 /// `Socket.connect(hostPtr: usize, hostLen: u32, port: u32) -> i32`
@@ -131,13 +148,14 @@ pub(crate) fn connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32
             "Socket.connect: the host is {len} bytes long (at most {}); refused",
             allow::MAX_HOST_LEN
         );
-        env.out.text(Op::Log, level::WARN, NO_ID, &message);
+        env.log(level::WARN, &message);
         return Ok(dial::code::BAD_ADDRESS);
     }
     let mut host = vec![0; len as usize];
     if let Err(e) = read_into(&view, ptr, &mut host) {
         return Err(env.fail(Kind::Trap, format!("Socket.connect: {e}")));
     }
+    env.room(HEADER + host.len())?;
     match env.dialer.dial(&host, port, env.conns.outbound()) {
         Ok(dial) => {
             env.conns.insert_outbound(dial.id);
@@ -147,7 +165,7 @@ pub(crate) fn connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32
             Ok(dial.id as i32)
         }
         Err(refusal) => {
-            env.out.text(Op::Log, level::WARN, NO_ID, &refusal.message);
+            env.log(level::WARN, &refusal.message);
             Ok(refusal.code)
         }
     }
