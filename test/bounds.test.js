@@ -13,13 +13,12 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { guest, exchange, sendUntilClosed, MODES } = require('./helpers');
+const { guest, exchange, sendUntilClosed, sleep, MODES } = require('./helpers');
 
 const SERVER = path.join(__dirname, 'scripts', 'bounds-server.js');
 const verbose = !!process.env.WSB_VERBOSE;
 const MiB = 1024 * 1024;
 const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** This process's limit on open files, from /proc/self/limits (null where unknown). */
 function fdLimit() {

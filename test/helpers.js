@@ -106,6 +106,11 @@ async function exchange(port, data, expect) {
   return got;
 }
 
+/** Resolves after `ms` milliseconds. */
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function waitFor(predicate, what, ms = 5000) {
   const start = Date.now();
   return new Promise((resolve, reject) => {
@@ -161,7 +166,7 @@ function runScript(script, { args = [], env = {}, killAfter = 50000 } = {}) {
   return { child, exited, match, output: () => out };
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, runScript };
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, runScript };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [
