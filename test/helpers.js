@@ -123,6 +123,33 @@ function waitFor(predicate, what, ms = 5000) {
   });
 }
 
+/**
+ * A plain Node TCP server on 127.0.0.1:0, standing in for an upstream service that guests dial
+ * with Socket.connect: `onSocket(socket)` handles each connection. `close()` destroys the open
+ * connections and stops listening.
+ */
+async function tcpUpstream(onSocket) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    onSocket(s);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** A plain Node echo server on 127.0.0.1:0, standing in for an upstream service. */
+function upstreamEcho() {
+  return tcpUpstream((s) => s.pipe(s));
+}
+
 const TSX = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /**
@@ -166,7 +193,7 @@ function runScript(script, { args = [], env = {}, killAfter = 50000 } = {}) {
   return { child, exited, match, output: () => out };
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, runScript };
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, tcpUpstream, upstreamEcho, runScript };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [

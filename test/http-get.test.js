@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const http = require('node:http');
 const net = require('node:net');
-const { guest, serve, connect, readToClose, waitFor, runScript, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, waitFor, tcpUpstream, runScript, MODES } = require('./helpers');
 
 const FILE = 'this is a file that will be served by an HTTP server to a WebAssembly module\n';
 const SLOW_BODY = 'slow body\n';
@@ -82,11 +82,8 @@ async function httpUpstream() {
  * A raw TCP upstream for responses Node's http module does not produce: it reads a request head
  * and answers with `answers[path]` (a Buffer or string, or a function of the socket), then ends.
  */
-async function rawUpstream(answers) {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+function rawUpstream(answers) {
+  return tcpUpstream((s) => {
     s.on('error', () => {});
     let head = '';
     s.on('data', (d) => {
@@ -98,14 +95,6 @@ async function rawUpstream(answers) {
       else s.end(answer ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
 }
 
 /** A port nothing listens on (listened on, then closed). */

@@ -1,28 +1,9 @@
 'use strict';
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const net = require('node:net');
-const { guest, serve, connect, readBytes, readToClose, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, waitFor, upstreamEcho, MODES } = require('./helpers');
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
-
-/** A plain Node echo server on 127.0.0.1:0, standing in for an upstream service. */
-async function upstreamEcho() {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 /** Opens a tunnel through the proxy to 127.0.0.1:port; resolves with the socket once it is up. */
 async function tunnel(proxyPort, port) {
