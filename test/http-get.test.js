@@ -1,11 +1,11 @@
 'use strict';
 // The http-get guest (assembly/examples/http-get.ts: an HTTP client after the WASI sockets client
 // example, dialing with Socket.connect) against local upstreams, in every execution mode: bodies,
-// errors, concurrent fetches (as in WasmEdge's non-blocking HTTP client example), and its example
-// server script (examples/http-get-server.ts).
+// errors, concurrent fetches (as in WasmEdge's non-blocking HTTP client example). Its example
+// server script (examples/http-get-server.ts) is tested in test/examples.test.js.
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { guest, serve, connect, readToClose, waitFor, tcpUpstream, httpUpstream, runScript, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, waitFor, tcpUpstream, httpUpstream, MODES } = require('./helpers');
 
 const { FILE, SLOW_BODY, BIG } = httpUpstream;
 const MAX_BODY = 1024 * 1024;
@@ -256,25 +256,3 @@ for (const mode of MODES) {
     });
   });
 }
-
-describe('examples/http-get-server.ts', function () {
-  it('fetches from the allowed upstream for a client line, and exits 0 on SIGTERM', async function () {
-    const up = await httpUpstream();
-    const { child, exited, match, output } = runScript('examples/http-get-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${up.port}` } });
-    try {
-      const port = Number((await match(/http-get listening on 127\.0\.0\.1:(\d+).*\ntry: .*\n/))[1]);
-      const out = output();
-      assert.match(out, new RegExp(`allowed upstreams: 127\\.0\\.0\\.1:${up.port}`));
-      assert.match(out, new RegExp(`try: printf '127\\.0\\.0\\.1:${up.port}/file\\.txt\\\\n' \\| nc 127\\.0\\.0\\.1 ${port}`));
-      const body = await ask(port, `127.0.0.1:${up.port}/file.txt`);
-      assert.equal(body.toString(), FILE);
-      await waitFor(() => output().includes(`guest: fetched http://127.0.0.1:${up.port}/file.txt: ${FILE.length} bytes, status 200`), 'the fetched log line');
-    } finally {
-      child.kill('SIGTERM');
-      const { code, signal, out } = await exited;
-      await up.close();
-      assert.equal(signal, null, out);
-      assert.equal(code, 0, out);
-    }
-  });
-});

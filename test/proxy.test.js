@@ -158,34 +158,3 @@ describe('allowConnect option', function () {
     await bridge.close();
   });
 });
-
-describe('examples/proxy-server.ts', function () {
-  const fs = require('node:fs');
-  const { execFile } = require('node:child_process');
-  const { runScript } = require('./helpers');
-
-  it('tunnels curl through the proxy to the http-echo example, and both exit on SIGTERM', async function () {
-    if (!fs.existsSync('/usr/bin/curl')) this.skip();
-    const echo = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
-    let proxy;
-    try {
-      const echoPort = Number((await echo.match(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-      proxy = runScript('examples/proxy-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` } });
-      const proxyPort = Number((await proxy.match(/proxy listening on 127\.0\.0\.1:(\d+)/))[1]);
-      const body = await new Promise((resolve, reject) =>
-        execFile('/usr/bin/curl', ['-s', '-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`], (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
-        ),
-      );
-      assert.equal(body, 'echo:WasmEdge');
-    } finally {
-      echo.child.kill('SIGTERM');
-      if (proxy) proxy.child.kill('SIGTERM');
-    }
-    for (const p of [echo, proxy]) {
-      const { code, signal, out } = await p.exited;
-      assert.equal(signal, null, out);
-      assert.equal(code, 0, out);
-    }
-  });
-});
