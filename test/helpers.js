@@ -1,5 +1,6 @@
 'use strict';
-// Shared helpers: start a bridge-backed server on 127.0.0.1:0, and small TCP clients.
+// Shared helpers: start a bridge-backed server on 127.0.0.1:0, small TCP clients, local upstream
+// servers for guests to dial, and scripts run in child processes.
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const http = require('node:http');
