@@ -11,15 +11,13 @@ const assert = require('node:assert/strict');
 const { fork } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const { guest, exchange, sendUntilClosed, MODES } = require('./helpers');
+const { guest, connect, readBytes, exchange, sendUntilClosed, sleep, MODES } = require('./helpers');
 
 const SERVER = path.join(__dirname, 'scripts', 'bounds-server.js');
 const verbose = !!process.env.WSB_VERBOSE;
 const MiB = 1024 * 1024;
 const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** This process's limit on open files, from /proc/self/limits (null where unknown). */
 function fdLimit() {
@@ -90,43 +88,13 @@ async function reportWhen(server, predicate, what, ms) {
   }
 }
 
-function connectOne(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
-
 /** Sends `message` on `socket` and resolves once exactly that came back. */
-function echoOnce(socket, message) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let got = 0;
-    const onData = (d) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= message.length) {
-        cleanup();
-        const back = Buffer.concat(chunks);
-        if (back.equals(message)) resolve();
-        else reject(new Error(`sent ${JSON.stringify(message.toString())}, got ${JSON.stringify(back.toString())}`));
-      }
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new Error(`closed after ${got} of ${message.length} bytes`));
-    };
-    const cleanup = () => {
-      socket.off('data', onData);
-      socket.off('close', onClose);
-    };
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.write(message);
-  });
+async function echoOnce(socket, message) {
+  const reply = readBytes(socket, message.length);
+  socket.write(message);
+  const back = await reply;
+  if (back.length < message.length) throw new Error(`closed after ${back.length} of ${message.length} bytes`);
+  if (!back.equals(message)) throw new Error(`sent ${JSON.stringify(message.toString())}, got ${JSON.stringify(back.toString())}`);
 }
 
 const IDLE_CONNECTIONS = 10000;
@@ -166,7 +134,7 @@ for (const mode of MODES) {
         const t0 = Date.now();
         while (sockets.length < IDLE_CONNECTIONS) {
           const n = Math.min(CONNECT_BATCH, IDLE_CONNECTIONS - sockets.length);
-          const batch = await Promise.all(Array.from({ length: n }, () => connectOne(server.port)));
+          const batch = await Promise.all(Array.from({ length: n }, () => connect(server.port)));
           for (const s of batch) {
             s.on('error', (e) => clientErrors.push(e.code || e.message));
             sockets.push(s);

@@ -1,6 +1,6 @@
 'use strict';
 const assert = require('node:assert/strict');
-const { guest, serve, connect, readBytes, MODES } = require('./helpers');
+const { guest, serve, connect, readBytes, sleep, MODES } = require('./helpers');
 
 // The same digest as assembly/examples/hash.ts, in JS: FNV-1a over the line, `rounds` times.
 function digest(line, rounds) {
@@ -22,9 +22,9 @@ for (const mode of MODES) {
         const expected = `ok\n${digest('hello', 3)}\n${digest('split line', 3)}\n`;
         const reply = readBytes(socket, expected.length);
         socket.write('rounds=3\nhel');
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         socket.write('lo\nsplit');
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         socket.write(' line\n');
         assert.equal((await reply).toString(), expected);
         const more = readBytes(socket, 17);

@@ -1,6 +1,9 @@
 'use strict';
-// Shared helpers: start a bridge-backed server on 127.0.0.1:0, and small TCP clients.
+// Shared helpers: start a bridge-backed server on 127.0.0.1:0, small TCP clients, local upstream
+// servers for guests to dial, and scripts run in child processes.
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const { Bridge, createServer } = require('..');
@@ -106,6 +109,11 @@ async function exchange(port, data, expect) {
   return got;
 }
 
+/** Resolves after `ms` milliseconds. */
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function waitFor(predicate, what, ms = 5000) {
   const start = Date.now();
   return new Promise((resolve, reject) => {
@@ -117,6 +125,106 @@ function waitFor(predicate, what, ms = 5000) {
     tick();
   });
 }
+
+/**
+ * A plain Node TCP server on 127.0.0.1:0, standing in for an upstream service that guests dial
+ * with Socket.connect: `onSocket(socket)` handles each connection. `close()` destroys the open
+ * connections and stops listening.
+ */
+async function tcpUpstream(onSocket) {
+  const sockets = new Set();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    onSocket(s);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** A plain Node echo server on 127.0.0.1:0, standing in for an upstream service. */
+function upstreamEcho() {
+  return tcpUpstream((s) => s.pipe(s));
+}
+
+const FILE = 'this is a file that will be served by an HTTP server to a WebAssembly module\n';
+const SLOW_BODY = 'slow body\n';
+const SLOW_MS = 600;
+const BIG = crypto.randomBytes(300 * 1024);
+const HUGE = 1024 * 1024 + 512 * 1024;
+
+/**
+ * A local HTTP server standing in for the WASI sockets article's file server: /file.txt, /slow
+ * (answers after SLOW_MS), /big (300 KiB), /chunked, /huge (over the http-get guest's 1 MiB body
+ * limit), 404 otherwise. It records every request and how many /slow requests are in flight at
+ * once. httpUpstream.FILE, .SLOW_BODY and .BIG are the bodies it serves.
+ */
+async function httpUpstream() {
+  const state = { requests: [], slowInFlight: 0, slowMaxInFlight: 0, slowDone: 0, aborted: 0 };
+  const timers = new Set();
+  const server = http.createServer((req, res) => {
+    state.requests.push({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers });
+    if (req.url === '/file.txt') {
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(FILE);
+    } else if (req.url === '/slow') {
+      state.slowInFlight += 1;
+      state.slowMaxInFlight = Math.max(state.slowMaxInFlight, state.slowInFlight);
+      let finished = false;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        finished = true;
+        state.slowInFlight -= 1;
+        state.slowDone += 1;
+        res.end(SLOW_BODY);
+      }, SLOW_MS);
+      timers.add(timer);
+      res.on('close', () => {
+        if (finished) return;
+        // The guest hung up before the answer.
+        clearTimeout(timer);
+        timers.delete(timer);
+        state.slowInFlight -= 1;
+        state.aborted += 1;
+      });
+    } else if (req.url === '/big') {
+      res.setHeader('Content-Length', BIG.length);
+      res.end(BIG);
+    } else if (req.url === '/chunked') {
+      // Writes before end: Node sends Transfer-Encoding: chunked.
+      res.write('one,');
+      setImmediate(() => {
+        res.write('two,');
+        res.end('three\n');
+      });
+    } else if (req.url === '/huge') {
+      res.setHeader('Content-Length', HUGE);
+      res.end(Buffer.alloc(HUGE, 0x61));
+    } else {
+      res.statusCode = 404;
+      res.end('not found\n');
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    state,
+    close() {
+      for (const t of timers) clearTimeout(t);
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+httpUpstream.FILE = FILE;
+httpUpstream.SLOW_BODY = SLOW_BODY;
+httpUpstream.BIG = BIG;
 
 const TSX = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
@@ -161,7 +269,7 @@ function runScript(script, { args = [], env = {}, killAfter = 50000 } = {}) {
   return { child, exited, match, output: () => out };
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, runScript };
+module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, tcpUpstream, upstreamEcho, httpUpstream, runScript };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [

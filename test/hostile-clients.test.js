@@ -12,7 +12,7 @@
 // on it), WSB_VERBOSE=1 prints the seed and the figures of each run.
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { guest, serve, connect, readToClose, exchange, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, exchange, sleep, waitFor, MODES } = require('./helpers');
 const { prng } = require('./prng');
 
 const SEED = process.env.WSB_SEED !== undefined ? Number(process.env.WSB_SEED) >>> 0 : crypto.randomInt(2 ** 32);
@@ -59,8 +59,6 @@ function pauseMs(rand) {
   if (p < 0.85) return rand() * 5;
   return 5 + rand() * 35;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The plan of one client, drawn from its own stream: its behaviour, when it starts, and its

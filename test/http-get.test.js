@@ -1,92 +1,21 @@
 'use strict';
 // The http-get guest (assembly/examples/http-get.ts: an HTTP client after the WASI sockets client
 // example, dialing with Socket.connect) against local upstreams, in every execution mode: bodies,
-// errors, concurrent fetches (as in WasmEdge's non-blocking HTTP client example), and its example
-// server script (examples/http-get-server.ts).
+// errors, concurrent fetches (as in WasmEdge's non-blocking HTTP client example). Its example
+// server script (examples/http-get-server.ts) is tested in test/examples.test.js.
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const http = require('node:http');
 const net = require('node:net');
-const { guest, serve, connect, readToClose, waitFor, runScript, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, waitFor, tcpUpstream, httpUpstream, MODES } = require('./helpers');
 
-const FILE = 'this is a file that will be served by an HTTP server to a WebAssembly module\n';
-const SLOW_BODY = 'slow body\n';
-const SLOW_MS = 600;
-const BIG = crypto.randomBytes(300 * 1024);
+const { FILE, SLOW_BODY, BIG } = httpUpstream;
 const MAX_BODY = 1024 * 1024;
-
-/**
- * A local HTTP server standing in for the WASI sockets article's file server: /file.txt, /slow
- * (answers after SLOW_MS), /big (300 KiB), /chunked, /huge (over the guest's 1 MiB limit), 404
- * otherwise. It records every request and how many /slow requests are in flight at once.
- */
-async function httpUpstream() {
-  const state = { requests: [], slowInFlight: 0, slowMaxInFlight: 0, slowDone: 0, aborted: 0 };
-  const timers = new Set();
-  const server = http.createServer((req, res) => {
-    state.requests.push({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers });
-    if (req.url === '/file.txt') {
-      res.setHeader('Content-Type', 'text/plain');
-      res.end(FILE);
-    } else if (req.url === '/slow') {
-      state.slowInFlight += 1;
-      state.slowMaxInFlight = Math.max(state.slowMaxInFlight, state.slowInFlight);
-      let finished = false;
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        finished = true;
-        state.slowInFlight -= 1;
-        state.slowDone += 1;
-        res.end(SLOW_BODY);
-      }, SLOW_MS);
-      timers.add(timer);
-      res.on('close', () => {
-        if (finished) return;
-        // The guest hung up before the answer.
-        clearTimeout(timer);
-        timers.delete(timer);
-        state.slowInFlight -= 1;
-        state.aborted += 1;
-      });
-    } else if (req.url === '/big') {
-      res.setHeader('Content-Length', BIG.length);
-      res.end(BIG);
-    } else if (req.url === '/chunked') {
-      // Writes before end: Node sends Transfer-Encoding: chunked.
-      res.write('one,');
-      setImmediate(() => {
-        res.write('two,');
-        res.end('three\n');
-      });
-    } else if (req.url === '/huge') {
-      res.setHeader('Content-Length', MAX_BODY + 512 * 1024);
-      res.end(Buffer.alloc(MAX_BODY + 512 * 1024, 0x61));
-    } else {
-      res.statusCode = 404;
-      res.end('not found\n');
-    }
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    state,
-    close() {
-      for (const t of timers) clearTimeout(t);
-      server.closeAllConnections();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 /**
  * A raw TCP upstream for responses Node's http module does not produce: it reads a request head
  * and answers with `answers[path]` (a Buffer or string, or a function of the socket), then ends.
  */
-async function rawUpstream(answers) {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+function rawUpstream(answers) {
+  return tcpUpstream((s) => {
     s.on('error', () => {});
     let head = '';
     s.on('data', (d) => {
@@ -98,14 +27,6 @@ async function rawUpstream(answers) {
       else s.end(answer ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
 }
 
 /** A port nothing listens on (listened on, then closed). */
@@ -335,25 +256,3 @@ for (const mode of MODES) {
     });
   });
 }
-
-describe('examples/http-get-server.ts', function () {
-  it('fetches from the allowed upstream for a client line, and exits 0 on SIGTERM', async function () {
-    const up = await httpUpstream();
-    const { child, exited, match, output } = runScript('examples/http-get-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${up.port}` } });
-    try {
-      const port = Number((await match(/http-get listening on 127\.0\.0\.1:(\d+).*\ntry: .*\n/))[1]);
-      const out = output();
-      assert.match(out, new RegExp(`allowed upstreams: 127\\.0\\.0\\.1:${up.port}`));
-      assert.match(out, new RegExp(`try: printf '127\\.0\\.0\\.1:${up.port}/file\\.txt\\\\n' \\| nc 127\\.0\\.0\\.1 ${port}`));
-      const body = await ask(port, `127.0.0.1:${up.port}/file.txt`);
-      assert.equal(body.toString(), FILE);
-      await waitFor(() => output().includes(`guest: fetched http://127.0.0.1:${up.port}/file.txt: ${FILE.length} bytes, status 200`), 'the fetched log line');
-    } finally {
-      child.kill('SIGTERM');
-      const { code, signal, out } = await exited;
-      await up.close();
-      assert.equal(signal, null, out);
-      assert.equal(code, 0, out);
-    }
-  });
-});

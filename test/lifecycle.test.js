@@ -3,7 +3,7 @@ const assert = require('node:assert/strict');
 const { fork } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
-const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, recorded, hardCap } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, MODES, recorded, hardCap } = require('./helpers');
 
 // The per-connection order guarantee: onConnection first; data; at most one onEnd, after which no
 // data; at most one onError; onClose last, exactly once. onDrain (W) may come anywhere between.
@@ -79,7 +79,7 @@ for (const mode of MODES) {
           const chunks = Math.floor(Math.random() * 6);
           for (let i = 0; i < chunks; i++) {
             socket.write(crypto.randomBytes(1 + Math.floor(Math.random() * 20000)));
-            if (Math.random() < 0.5) await new Promise((r) => setTimeout(r, Math.random() * 10));
+            if (Math.random() < 0.5) await sleep(Math.random() * 10);
           }
           const how = Math.random();
           if (how < 0.4) {
@@ -93,7 +93,7 @@ for (const mode of MODES) {
             // its half-dead handle keeps the test process from exiting.
             socket.end();
             await new Promise((r) => socket.once('finish', r));
-            await new Promise((r) => setTimeout(r, Math.random() * 5));
+            await sleep(Math.random() * 5);
             if (!socket.destroyed) socket.resetAndDestroy();
           }
         });
@@ -127,7 +127,7 @@ for (const mode of MODES) {
           got += d;
         });
         a.write('held back');
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         assert.equal(got, '', 'a paused connection must not get onData');
         const b = await connect(srv.port);
         b.write(`resume ${id}`);
@@ -250,7 +250,7 @@ for (const mode of MODES) {
           }
         })();
 
-        await new Promise((r) => setTimeout(r, 3000)); // the client does not read for 3 s
+        await sleep(3000); // the client does not read for 3 s
         const stalled = received;
         socket.resume();
         await Promise.all([writeAll, allBack]);

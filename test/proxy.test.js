@@ -1,28 +1,9 @@
 'use strict';
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const net = require('node:net');
-const { guest, serve, connect, readBytes, readToClose, waitFor, MODES } = require('./helpers');
+const { guest, serve, connect, readBytes, readToClose, waitFor, upstreamEcho, MODES } = require('./helpers');
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
-
-/** A plain Node echo server on 127.0.0.1:0, standing in for an upstream service. */
-async function upstreamEcho() {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 /** Opens a tunnel through the proxy to 127.0.0.1:port; resolves with the socket once it is up. */
 async function tunnel(proxyPort, port) {
@@ -175,36 +156,5 @@ describe('allowConnect option', function () {
     const bridge = await Bridge.load(guest('echo'), { allowConnect: ['127.0.0.1:8080', 'localhost:*', '[::1]:9000'] });
     assert.deepEqual(bridge.options.allowConnect, ['127.0.0.1:8080', 'localhost:*', '[::1]:9000']);
     await bridge.close();
-  });
-});
-
-describe('examples/proxy-server.ts', function () {
-  const fs = require('node:fs');
-  const { execFile } = require('node:child_process');
-  const { runScript } = require('./helpers');
-
-  it('tunnels curl through the proxy to the http-echo example, and both exit on SIGTERM', async function () {
-    if (!fs.existsSync('/usr/bin/curl')) this.skip();
-    const echo = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
-    let proxy;
-    try {
-      const echoPort = Number((await echo.match(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-      proxy = runScript('examples/proxy-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` } });
-      const proxyPort = Number((await proxy.match(/proxy listening on 127\.0\.0\.1:(\d+)/))[1]);
-      const body = await new Promise((resolve, reject) =>
-        execFile('/usr/bin/curl', ['-s', '-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`], (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
-        ),
-      );
-      assert.equal(body, 'echo:WasmEdge');
-    } finally {
-      echo.child.kill('SIGTERM');
-      if (proxy) proxy.child.kill('SIGTERM');
-    }
-    for (const p of [echo, proxy]) {
-      const { code, signal, out } = await p.exited;
-      assert.equal(signal, null, out);
-      assert.equal(code, 0, out);
-    }
   });
 });

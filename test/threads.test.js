@@ -1,8 +1,6 @@
 'use strict';
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
-const { guest, serve, connect, readBytes, waitFor } = require('./helpers');
+const { guest, serve, connect, readBytes, waitFor, runScript } = require('./helpers');
 
 /** Sends `spin 2000` (the guest burns 2 s of CPU) and counts 10 ms interval ticks meanwhile. */
 async function ticksDuringSpin(options) {
@@ -69,14 +67,8 @@ describe('worker threads', function () {
   });
 
   it('lets the process exit by itself when the server closes, without bridge.close()', async function () {
-    const script = path.join(__dirname, 'scripts', 'exit-without-bridge-close.js');
-    const child = spawn(process.execPath, [script, guest('echo')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    const [code, signal] = await new Promise((r) => child.on('exit', (c, s) => r([c, s])));
-    clearTimeout(timer);
+    const { exited } = runScript('test/scripts/exit-without-bridge-close.js', { args: [guest('echo')], killAfter: 15000 });
+    const { code, signal, out } = await exited;
     assert.equal(signal, null, `the process did not exit by itself:\n${out}`);
     assert.equal(code, 0, out);
     assert.match(out, /echoed ping/);

@@ -1,0 +1,94 @@
+'use strict';
+// The example server scripts (examples/*-server.ts), each run with tsx in a child process as a
+// user would start it: they print their address, serve, and exit on SIGTERM.
+// (examples/http-echo-server.ts is tested in test/http-echo.test.js.)
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const { exchange, sendUntilClosed, waitFor, httpUpstream, runScript } = require('./helpers');
+
+describe('examples/echo-server.ts (npm start)', function () {
+  it('prints its address and echoes what a client sends', async function () {
+    const { child, exited, match, output } = runScript('examples/echo-server.ts', { env: { PORT: '0' }, killAfter: 30000 });
+    try {
+      const port = Number((await match(/echo server listening on 127\.0\.0\.1:(\d+)/))[1]);
+      assert.equal((await exchange(port, 'hello')).toString(), 'hello');
+    } finally {
+      child.kill('SIGTERM');
+      const { signal, code } = await exited;
+      assert.ok(code === 0 || signal === 'SIGTERM', output());
+    }
+  });
+});
+
+describe('examples/cluster-server.ts', function () {
+  this.timeout(60000);
+
+  it('runs two cluster workers on one port, each with its own bridge, that echo and exit cleanly', async function () {
+    const { child, exited, match } = runScript('examples/cluster-server.ts', { env: { PORT: '0', WORKERS: '2' } });
+    try {
+      const m = await match(/worker \d+ listening on 127\.0\.0\.1:(\d+)[^]*worker \d+ listening on 127\.0\.0\.1:(\d+)/);
+      const ports = [Number(m[1]), Number(m[2])];
+      assert.equal(ports[0], ports[1], 'both workers share one port');
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => exchange(ports[0], `message ${i}`)));
+      replies.forEach((r, i) => assert.equal(r.toString(), `message ${i}`));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the primary did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+    assert.doesNotMatch(out, /exited with [1-9]/);
+  });
+});
+
+describe('examples/proxy-server.ts', function () {
+  it('tunnels curl through the proxy to the http-echo example, and both exit on SIGTERM', async function () {
+    if (!fs.existsSync('/usr/bin/curl')) this.skip();
+    const echo = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
+    let proxy;
+    try {
+      const echoPort = Number((await echo.match(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      proxy = runScript('examples/proxy-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` } });
+      const proxyPort = Number((await proxy.match(/proxy listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const body = await new Promise((resolve, reject) =>
+        execFile('/usr/bin/curl', ['-s', '-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`], (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+      assert.equal(body, 'echo:WasmEdge');
+    } finally {
+      echo.child.kill('SIGTERM');
+      if (proxy) proxy.child.kill('SIGTERM');
+    }
+    for (const p of [echo, proxy]) {
+      const { code, signal, out } = await p.exited;
+      assert.equal(signal, null, out);
+      assert.equal(code, 0, out);
+    }
+  });
+});
+
+describe('examples/http-get-server.ts', function () {
+  const { FILE } = httpUpstream;
+
+  it('fetches from the allowed upstream for a client line, and exits 0 on SIGTERM', async function () {
+    const up = await httpUpstream();
+    const { child, exited, match, output } = runScript('examples/http-get-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${up.port}` } });
+    try {
+      const port = Number((await match(/http-get listening on 127\.0\.0\.1:(\d+).*\ntry: .*\n/))[1]);
+      const out = output();
+      assert.match(out, new RegExp(`allowed upstreams: 127\\.0\\.0\\.1:${up.port}`));
+      assert.match(out, new RegExp(`try: printf '127\\.0\\.0\\.1:${up.port}/file\\.txt\\\\n' \\| nc 127\\.0\\.0\\.1 ${port}`));
+      const { data: body } = await sendUntilClosed(port, `127.0.0.1:${up.port}/file.txt\n`);
+      assert.equal(body.toString(), FILE);
+      await waitFor(() => output().includes(`guest: fetched http://127.0.0.1:${up.port}/file.txt: ${FILE.length} bytes, status 200`), 'the fetched log line');
+    } finally {
+      child.kill('SIGTERM');
+      const { code, signal, out } = await exited;
+      await up.close();
+      assert.equal(signal, null, out);
+      assert.equal(code, 0, out);
+    }
+  });
+});
