@@ -12,7 +12,7 @@ const { fork } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { guest, connect, readBytes, exchange, sendUntilClosed, sleep, MODES } = require('./helpers');
+const { guest, connect, readBytes, exchange, sendUntilClosed, sleep, tcpUpstream, MODES } = require('./helpers');
 
 const SERVER = path.join(__dirname, 'scripts', 'bounds-server.js');
 const verbose = !!process.env.WSB_VERBOSE;
@@ -259,22 +259,11 @@ for (const mode of MODES) {
 }
 
 /** A TCP server that accepts connections and never reads them (an upstream for dial floods). */
-async function silentUpstream() {
-  const sockets = new Set();
-  const server = net.createServer((s) => {
+function silentUpstream() {
+  return tcpUpstream((s) => {
     s.pause();
-    sockets.add(s);
     s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: server.address().port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 /** Peak RSS growth one event may cause: logs (issue 13) and a whole event's output. */
