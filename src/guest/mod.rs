@@ -6,6 +6,8 @@
 
 pub mod cache;
 pub mod error;
+#[cfg(test)]
+mod load_fuzz;
 pub mod memcap;
 
 use std::sync::Arc;
@@ -117,7 +119,11 @@ pub fn validate(
         if let ExternType::Memory(ty) = export.ty()
             && let Err(p) = settings.memory.check_initial(ty)
         {
-            problems.push(Problem::new(Code::MemoryLimit, p));
+            // A memory exported under two names is one problem.
+            let problem = Problem::new(Code::MemoryLimit, p);
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
         }
     }
     if let Err(p) = abi::check_imports(&shape, &abi::imports::provided()) {
