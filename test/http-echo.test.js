@@ -185,7 +185,7 @@ for (const mode of MODES) {
       socket.write('NOT A REQUEST\r\n\r\n');
       const { data, ended } = await closed;
       assert.ok(ended, 'the server should have sent FIN');
-      assert.match(data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n[^]*\r\n\r\n400 Bad Request: bad HTTP version\n$/);
+      assert.match(data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n[^]*\r\n\r\n400 Bad Request: bad request target\n$/);
     });
 
     it('answers a body over the 1 MiB limit with 413 before it arrives, and closes', async function () {
