@@ -40,7 +40,8 @@
 // - chunked bodies: chunk-size is 1*HEXDIG up to 2^53 - 1, with no spaces; chunk extensions
 //   are `*( ";" token [ "=" ( token / quoted-string ) ] )` with no spaces; trailer fields are
 //   checked like header fields (a Content-Length or Transfer-Encoding among them is 400) and
-//   discarded. A body over maxBodyBytes is 413, decided from Content-Length or a chunk size as
+//   discarded, but a Connection trailer listing close closes the connection after the request,
+//   as in Node. A body over maxBodyBytes is 413, decided from Content-Length or a chunk size as
 //   soon as it is known, before the body arrives;
 // - keep-alive: HTTP/1.1 keeps the connection unless a Connection field lists `close`; HTTP/1.0
 //   closes it unless a Connection field lists `keep-alive` (and not `close`). After a request
@@ -112,6 +113,7 @@ const S_FAILED: i32 = 32;
 const F_OTHER: i32 = 0;
 const F_CONTENT_LENGTH: i32 = 1;
 const F_TRANSFER_ENCODING: i32 = 2;
+const F_CONNECTION: i32 = 3;
 
 /** An HTTP field: the name as the peer sent it, and the value. */
 export class HttpHeader {
@@ -218,8 +220,6 @@ export class HttpRequestParser {
   private mark: i32 = 0;
   /** Bytes counted in this state: of "//" in S_SCHEME_SLASHES, of the version in S_VERSION. */
   private count: i32 = 0;
-  /** Whether the authority of the target held an "@" already. */
-  private sawAt: bool = false;
   /** Bytes of the current header section (request line included) or trailer section. */
   private sectionBytes: i32 = 0;
   /** Bytes of the current chunk line. */
@@ -232,11 +232,11 @@ export class HttpRequestParser {
   private valueStart: i32 = 0;
   /** End of the value without trailing spaces and tabs. */
   private valueEnd: i32 = 0;
-  /** Offset of the CR that ends the value. */
-  private valueCR: i32 = 0;
   private field: i32 = F_OTHER;
   /** Whether trailing spaces ended the digits of a Content-Length value. */
   private lengthDigitsEnded: bool = false;
+  /** Where the current coding of a Transfer-Encoding value starts, in the queue. */
+  private codingStart: i32 = 0;
 
   // What the header fields said about the body so far.
   private hasLength: bool = false;
@@ -246,6 +246,8 @@ export class HttpRequestParser {
   private chunkedLast: bool = false;
   /** Whether a Transfer-Encoding field named a coding other than chunked. */
   private otherCoding: bool = false;
+  /** Whether a Connection trailer field listed close. */
+  private closeAfter: bool = false;
 
   /** Body bytes still to come: of a Content-Length body, or of the current chunk. */
   private remaining: i64 = 0;
@@ -467,7 +469,7 @@ export class HttpRequestParser {
   /**
    * The request target, in the forms llhttp accepts: origin-form and asterisk-form (a "/" or
    * "*", then visible ASCII), absolute-form (letters, "://", an authority of unreserved,
-   * sub-delims, "%", ":", "[", "]" and at most one "@", then a path or query of visible ASCII)
+   * sub-delims, "%", ":", "[", "]" and "@" but not "@@", then a path or query of visible ASCII)
    * and, for CONNECT, authority-form.
    */
   private targetByte(c: u8): void {
@@ -475,7 +477,6 @@ export class HttpRequestParser {
     if (state == S_BEFORE_TARGET) {
       if (c == SP) return;
       this.mark = this.pos - 1;
-      this.sawAt = false;
       if (this.pending.method == "CONNECT") {
         this.state = S_AUTHORITY;
         this.targetByte(c);
@@ -505,8 +506,7 @@ export class HttpRequestParser {
       if (c == SLASH || c == QUESTION) {
         this.state = S_PATH;
       } else if (c == AT) {
-        if (this.sawAt) this.fail(400, "bad request target");
-        this.sawAt = true;
+        if (load<u8>(this.queue.dataStart + <usize>(this.pos - 2)) == AT) this.fail(400, "bad request target");
       } else if (!isAuthorityChar(c)) {
         this.fail(400, "bad request target");
       }
@@ -564,7 +564,6 @@ export class HttpRequestParser {
       this.valueStart = this.pos - 1;
       this.valueEnd = this.valueStart;
       if (c == CR) {
-        this.valueCR = this.pos - 1;
         this.state = S_FIELD_LF;
         if (this.field == F_CONTENT_LENGTH) this.fail(400, "bad Content-Length");
       } else {
@@ -587,8 +586,8 @@ export class HttpRequestParser {
   /** One byte of a field value (after its leading whitespace), or the CR that ends it. */
   private valueByte(c: u8): void {
     if (c == CR) {
-      this.valueCR = this.pos - 1;
       this.state = S_FIELD_LF;
+      if (this.field == F_TRANSFER_ENCODING) this.codingEnds(true);
     } else if (c == LF) {
       this.fail(400, "field line ended by a bare LF");
     } else if (!isFieldByte(c)) {
@@ -596,6 +595,7 @@ export class HttpRequestParser {
     } else {
       if (c != SP && c != HT) this.valueEnd = this.pos;
       if (this.field == F_CONTENT_LENGTH) this.lengthByte(c);
+      else if (this.field == F_TRANSFER_ENCODING && c == 0x2c) this.codingEnds(false);
     }
   }
 
@@ -614,6 +614,8 @@ export class HttpRequestParser {
     } else if (nameIs(ptr, len, "transfer-encoding")) {
       this.field = F_TRANSFER_ENCODING;
       if (this.hasLength) this.fail(400, "both Transfer-Encoding and Content-Length");
+    } else if (nameIs(ptr, len, "connection")) {
+      this.field = F_CONNECTION;
     }
   }
 
@@ -632,6 +634,7 @@ export class HttpRequestParser {
       if (this.chunkedLast) return this.fail(400, "Transfer-Encoding does not end with chunked");
       if (this.pending.version == "HTTP/1.0") return this.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
       this.hasTransferEncoding = true;
+      this.codingStart = this.pos - 1;
     }
     return true;
   }
@@ -648,45 +651,43 @@ export class HttpRequestParser {
     }
   }
 
-  /** At the LF of a field line: records the field (header fields only) and what it frames. */
+  /**
+   * At the LF of a field line: records the field and what it frames. Trailer fields are not
+   * kept, but a Connection trailer listing close still closes the connection after the request,
+   * as in Node.
+   */
   private fieldLineDone(): void {
     const base = this.queue.dataStart;
-    if (this.field == F_CONTENT_LENGTH) {
-      this.hasLength = true;
-    } else if (this.field == F_TRANSFER_ENCODING && this.valueStart < this.valueCR) {
-      if (!this.readCodings(base + <usize>this.valueStart, this.valueCR - this.valueStart)) return;
-    }
+    if (this.field == F_CONTENT_LENGTH) this.hasLength = true;
     if (!this.inTrailers) {
-      const name = latin1(base + <usize>this.mark, this.nameEnd - this.mark);
-      const value = latin1(base + <usize>this.valueStart, this.valueEnd - this.valueStart);
-      this.pending.headers.push(new HttpHeader(name, value));
+      this.pending.headers.push(new HttpHeader(latin1(base + <usize>this.mark, this.nameEnd - this.mark), this.value()));
+    } else if (this.field == F_CONNECTION && hasToken(this.value(), "close")) {
+      this.closeAfter = true;
     }
     this.consumeLine();
     this.state = S_FIELD_START;
   }
 
   /**
-   * Reads the codings of a Transfer-Encoding value (`len` bytes at `ptr`, up to its CR): chunked
-   * before another coding is 400; notes whether it ends with chunked, and any other coding.
-   * As llhttp, "chunked" counts only when spaces alone follow it. False when failed.
+   * At the comma or CR after a coding of a Transfer-Encoding value: chunked before another
+   * coding is 400; notes whether the value ends with chunked, and any other coding. As llhttp,
+   * "chunked" counts only when spaces alone follow it (not a tab).
    */
-  private readCodings(ptr: usize, len: i32): bool {
-    this.chunkedLast = false;
-    let start = 0;
-    while (start <= len) {
-      let end = start;
-      while (end < len && load<u8>(ptr + <usize>end) != 0x2c) end++;
-      let a = start;
-      while (a < end && (load<u8>(ptr + <usize>a) == SP || load<u8>(ptr + <usize>a) == HT)) a++;
-      if (a < end) {
-        const chunked = isChunked(ptr + <usize>a, end - a);
-        if (chunked && end < len) return this.fail(400, "Transfer-Encoding does not end with chunked");
-        if (chunked) this.chunkedLast = true;
-        else this.otherCoding = true;
-      }
-      start = end + 1;
+  private codingEnds(last: bool): void {
+    const ptr = this.queue.dataStart;
+    const end = this.pos - 1;
+    let start = this.codingStart;
+    this.codingStart = this.pos;
+    while (start < end && (load<u8>(ptr + <usize>start) == SP || load<u8>(ptr + <usize>start) == HT)) start++;
+    if (start == end) return;
+    if (!isChunked(ptr + <usize>start, end - start)) {
+      this.otherCoding = true;
+      this.chunkedLast = false;
+    } else if (last) {
+      this.chunkedLast = true;
+    } else {
+      this.fail(400, "Transfer-Encoding does not end with chunked");
     }
-    return true;
   }
 
   /** At the end of the header section: keep-alive, Expect, and how the body is framed. */
@@ -843,6 +844,7 @@ export class HttpRequestParser {
   private finish(body: ArrayBuffer): void {
     const req = this.pending;
     req.body = body;
+    if (this.closeAfter) req.keepAlive = false;
     this.completed = req;
     this.pending = new HttpRequest();
     this.forgetFraming();
@@ -858,6 +860,7 @@ export class HttpRequestParser {
     this.hasTransferEncoding = false;
     this.chunkedLast = false;
     this.otherCoding = false;
+    this.closeAfter = false;
     this.remaining = 0;
     this.continueState = 0;
   }
@@ -867,6 +870,11 @@ export class HttpRequestParser {
     const state = this.state;
     if (state == S_FAILED || state == S_CLOSED) return false;
     return this.inTrailers || (state >= S_CHUNK_SIZE_START && state <= S_CHUNK_DATA);
+  }
+
+  /** The value of the field line being read, trimmed, as a Latin-1 string. */
+  private value(): string {
+    return latin1(this.queue.dataStart + <usize>this.valueStart, this.valueEnd - this.valueStart);
   }
 
   /** The token from `mark` up to the byte just read, as a Latin-1 string. */
