@@ -5,34 +5,8 @@
 // time, (for short inputs) split at every pair of positions, and in random chunks: the parsed
 // results must be identical every time, and the whole-input result must be the expected one.
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { prng } = require('./prng');
-
-const wasmFile = path.join(__dirname, '..', 'build', 'guests', 'framing-unit.wasm');
-
-const LINES = 0;
-const U16 = 1;
-const U32 = 2;
-const HTTP = 3;
-
-/** Instantiates the test module; its only import is env.abort, which throws here. */
-function load() {
-  let memory;
-  const str = (ptr) => {
-    const len = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
-    return Buffer.from(memory.buffer, ptr, len).toString('utf16le');
-  };
-  const env = {
-    abort(msg, file, line, col) {
-      throw new Error(`guest abort: ${msg ? str(msg) : ''} at ${file ? str(file) : ''}:${line}:${col}`);
-    },
-  };
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmFile)), { env });
-  memory = instance.exports.memory;
-  instance.exports._initialize();
-  return { x: instance.exports, str };
-}
+const { loadFramingUnit: load, runReader, LINES, U16, U32, HTTP } = require('./framing-unit');
 
 /**
  * Feeds `input` to a new reader of `kind` with limits `a`, `b` in every way described at the
@@ -41,18 +15,7 @@ function load() {
 function everySplit(u, kind, a, b, input, { pairs = input.length <= 160, random = 200 } = {}) {
   const data = Buffer.isBuffer(input) ? input : Buffer.from(input, 'latin1');
   const n = data.length;
-  const ptr = u.x.inputBuffer(n);
-  new Uint8Array(u.x.memory.buffer, ptr, n).set(data);
-  const run = (cuts) => {
-    u.x.start(kind, a, b);
-    let prev = 0;
-    for (const c of cuts) {
-      if (c > prev) u.x.feed(prev, c - prev);
-      prev = c;
-    }
-    if (n > prev) u.x.feed(prev, n - prev);
-    return u.str(u.x.finish());
-  };
+  const run = (cuts) => runReader(u, kind, a, b, data, cuts);
   const whole = run([]);
   const same = (cuts) => {
     const got = run(cuts);
