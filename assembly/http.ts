@@ -775,7 +775,8 @@ export class HttpRequestParser {
     } else if (state == S_EXT_QUOTED) {
       if (c == DQUOTE) this.state = S_EXT_QUOTED_END;
       else if (c == BACKSLASH) this.state = S_EXT_QUOTED_PAIR;
-      else if (!isQdtext(c)) this.endOfChunkLine(c, "unterminated quoted string in a chunk extension");
+      else if (c == CR) this.fail(400, "unterminated quoted string in a chunk extension");
+      else if (!isQdtext(c)) this.endOfChunkLine(c, "bad chunk extension");
     } else if (state == S_EXT_QUOTED_PAIR) {
       if (isFieldByte(c)) this.state = S_EXT_QUOTED;
       else this.endOfChunkLine(c, "bad chunk extension");
