@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');
-const { guest, serve, connect, readToClose, waitFor, runScript, MODES } = require('./helpers');
+const { guest, serve, connect, readToClose, sendUntilClosed, waitFor, runScript, MODES } = require('./helpers');
 
 const CURL = '/usr/bin/curl';
 
@@ -73,6 +73,25 @@ function responses(socket) {
 const post = (target, body, extra = '') =>
   `POST ${target} HTTP/1.1\r\nHost: test\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 const get = (target, extra = '') => `GET ${target} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`;
+
+/** Requests that a lenient parser answered (or let through): each must get a 400 and nothing else. */
+const CHUNKED = 'POST /c HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n';
+const REFUSED = [
+  // A CRLF-only front end reads "Dummy: x\nContent-Length: 23" as one field: no body, so the
+  // 23 bytes after the header section are a second request, GET /admin, that it never saw.
+  ['a header line ended by a bare LF that hides a Content-Length and a GET /admin', 'POST / HTTP/1.1\r\nHost: test\r\nDummy: x\nContent-Length: 23\r\n\r\nGET /admin HTTP/1.1\r\n\r\n'],
+  ['a request whose lines all end with a bare LF', 'GET /lf HTTP/1.1\nHost: test\n\n'],
+  ['a chunk size followed by a space', `${CHUNKED}a \r\n0123456789\r\n0\r\n\r\n`],
+  ['a chunk extension with nothing after its ";"', `${CHUNKED}2;\r\nab\r\n0\r\n\r\n`],
+  ['a chunk extension with an unbalanced quote', `${CHUNKED}2;a="b\r\nab\r\n0\r\n\r\n`],
+];
+
+/** Beginnings of requests with a byte in error: answered at once, though the request is not finished. */
+const HALF_SENT = [
+  ['a request line with a control character in its method', 'GE\x01T / HTTP/1.1\r\n'],
+  ['a method with a control character and nothing after it', 'GE\x01'],
+  ['a header value with a NUL byte', 'GET / HTTP/1.1\r\nHost: test\r\nX-A: a\x00'],
+];
 
 for (const mode of MODES) {
   describe(`http-echo guest (assembly/examples/http-echo.ts, ${mode.name})`, function () {
@@ -185,8 +204,37 @@ for (const mode of MODES) {
       socket.write('NOT A REQUEST\r\n\r\n');
       const { data, ended } = await closed;
       assert.ok(ended, 'the server should have sent FIN');
-      assert.match(data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n[^]*\r\n\r\n400 Bad Request: bad HTTP version\n$/);
+      assert.match(data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n[^]*\r\n\r\n400 Bad Request: bad request target\n$/);
     });
+
+    for (const [what, request] of REFUSED) {
+      it(`answers ${what} with a 400 and nothing else, and closes the connection`, async function () {
+        const { data, ended } = await sendUntilClosed(srv.port, Buffer.from(request, 'latin1'));
+        assert.ok(ended, 'the server should have sent FIN');
+        const text = data.toString('latin1');
+        assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n/);
+        assert.equal(text.split('HTTP/1.1 ').length - 1, 1, `one response only, got ${JSON.stringify(text)}`);
+        assert.doesNotMatch(text, /admin/, 'the hidden request is never answered');
+      });
+    }
+
+    for (const [what, start] of HALF_SENT) {
+      it(`answers ${what} with 400 and closes at once, while the client sends nothing more`, async function () {
+        const socket = await connect(srv.port);
+        const closed = readToClose(socket);
+        socket.write(Buffer.from(start, 'latin1'));
+        let timer;
+        const waited = new Promise((resolve) => {
+          timer = setTimeout(() => resolve(null), 5000);
+        });
+        const result = await Promise.race([closed, waited]);
+        clearTimeout(timer);
+        if (result === null) socket.destroy();
+        assert.ok(result, 'the server waited for more bytes instead of answering');
+        assert.ok(result.ended, 'the server should have sent FIN');
+        assert.match(result.data.toString('latin1'), /^HTTP\/1\.1 400 Bad Request\r\n[^]*Connection: close\r\n/);
+      });
+    }
 
     it('answers a body over the 1 MiB limit with 413 before it arrives, and closes', async function () {
       const socket = await connect(srv.port);

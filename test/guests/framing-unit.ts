@@ -114,7 +114,7 @@ export function finish(): string {
   } else {
     out.push("{\"failed\":" + http.failed.toString() + ",\"status\":" + http.status.toString() +
       ",\"error\":" + json(http.error) + ",\"closed\":" + http.closed.toString() +
-      ",\"buffered\":" + http.buffered.toString() + "}");
+      ",\"idle\":" + http.idle.toString() + ",\"buffered\":" + http.buffered.toString() + "}");
   }
   return "[" + out.join(",") + "]";
 }
