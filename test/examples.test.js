@@ -3,9 +3,8 @@
 // user would start it: they print their address, serve, and exit on SIGTERM.
 // (examples/http-echo-server.ts is tested in test/http-echo.test.js.)
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
-const { exchange, sendUntilClosed, waitFor, httpUpstream, runScript } = require('./helpers');
+const { exchange, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
 
 describe('examples/echo-server.ts (npm start)', function () {
   it('prints its address and echoes what a client sends', async function () {
@@ -42,20 +41,33 @@ describe('examples/cluster-server.ts', function () {
   });
 });
 
+describe('examples/http-echo-server.ts', function () {
+  it('starts with PORT=0 via tsx, prints its address and the curl line, echoes for curl, and exits on SIGTERM', async function () {
+    if (!fs.existsSync(CURL)) this.skip();
+    const { child, exited, match } = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
+    try {
+      const m = await match(/http echo server listening on 127\.0\.0\.1:(\d+)[^]*try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/);
+      const port = Number(m[1]);
+      assert.equal(await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${port}`]), 'echo:WasmEdge');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+});
+
 describe('examples/proxy-server.ts', function () {
   it('tunnels curl through the proxy to the http-echo example, and both exit on SIGTERM', async function () {
-    if (!fs.existsSync('/usr/bin/curl')) this.skip();
+    if (!fs.existsSync(CURL)) this.skip();
     const echo = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
     let proxy;
     try {
       const echoPort = Number((await echo.match(/listening on 127\.0\.0\.1:(\d+)/))[1]);
       proxy = runScript('examples/proxy-server.ts', { env: { PORT: '0', ALLOW: `127.0.0.1:${echoPort}` } });
       const proxyPort = Number((await proxy.match(/proxy listening on 127\.0\.0\.1:(\d+)/))[1]);
-      const body = await new Promise((resolve, reject) =>
-        execFile('/usr/bin/curl', ['-s', '-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`], (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
-        ),
-      );
+      const body = await curl(['-p', '-x', `http://127.0.0.1:${proxyPort}`, '-d', 'WasmEdge', `http://127.0.0.1:${echoPort}`]);
       assert.equal(body, 'echo:WasmEdge');
     } finally {
       echo.child.kill('SIGTERM');

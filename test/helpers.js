@@ -1,7 +1,7 @@
 'use strict';
 // Shared helpers: start a bridge-backed server on 127.0.0.1:0, small TCP clients, local upstream
 // servers for guests to dial, and scripts run in child processes.
-const { spawn } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const http = require('node:http');
 const net = require('node:net');
@@ -226,6 +226,19 @@ httpUpstream.FILE = FILE;
 httpUpstream.SLOW_BODY = SLOW_BODY;
 httpUpstream.BIG = BIG;
 
+/** Where the tests find curl (they skip where it is missing). */
+const CURL = '/usr/bin/curl';
+
+/** Runs curl with `args` (never blocking the event loop: inline guests run on it). */
+function curl(args) {
+  return new Promise((resolve, reject) => {
+    execFile(CURL, ['-sS', '--max-time', '20', ...args], (error, stdout, stderr) => {
+      if (error) reject(new Error(`curl ${args.join(' ')}: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
 const TSX = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /**
@@ -269,7 +282,7 @@ function runScript(script, { args = [], env = {}, killAfter = 50000 } = {}) {
   return { child, exited, match, output: () => out };
 }
 
-module.exports = { root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, tcpUpstream, upstreamEcho, httpUpstream, runScript };
+module.exports = { CURL, curl, root, guest, fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, sleep, waitFor, tcpUpstream, upstreamEcho, httpUpstream, runScript };
 
 /** Execution modes every behavioural suite runs in. */
 const MODES = [

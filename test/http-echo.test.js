@@ -1,22 +1,9 @@
 'use strict';
 // The HTTP echo guest (assembly/examples/http-echo.ts, WasmEdge's HTTP echo server) over real
-// sockets, in every execution mode, and its example server script (examples/http-echo-server.ts).
+// sockets, in every execution mode (its server script's test is in examples.test.js).
 const assert = require('node:assert/strict');
-const { execFile } = require('node:child_process');
 const fs = require('node:fs');
-const { guest, serve, connect, readToClose, sendUntilClosed, waitFor, runScript, MODES } = require('./helpers');
-
-const CURL = '/usr/bin/curl';
-
-/** Runs curl with `args` (never blocking the event loop: inline guests run on it). */
-function curl(args) {
-  return new Promise((resolve, reject) => {
-    execFile(CURL, ['-sS', '--max-time', '20', ...args], (error, stdout, stderr) => {
-      if (error) reject(new Error(`curl ${args.join(' ')}: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
+const { guest, serve, connect, readToClose, sendUntilClosed, waitFor, sleep, curl, CURL, MODES } = require('./helpers');
 
 /**
  * Reads HTTP responses (each with a Content-Length) off `socket` as they arrive: next()
@@ -176,7 +163,7 @@ for (const mode of MODES) {
       socket.pause();
       const n = 3000;
       socket.write(Array.from({ length: n }, (_, i) => get(`/${i}`)).join('') + post('/end', 'done', 'Connection: close\r\n'));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       const closed = readToClose(socket);
       socket.resume();
       const { data, ended } = await closed;
@@ -246,20 +233,3 @@ for (const mode of MODES) {
     });
   });
 }
-
-describe('examples/http-echo-server.ts', function () {
-  it('starts with PORT=0 via tsx, prints its address and the curl line, echoes for curl, and exits on SIGTERM', async function () {
-    if (!fs.existsSync(CURL)) this.skip();
-    const { child, exited, match } = runScript('examples/http-echo-server.ts', { env: { PORT: '0' } });
-    try {
-      const m = await match(/http echo server listening on 127\.0\.0\.1:(\d+)[^]*try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/);
-      const port = Number(m[1]);
-      assert.equal(await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${port}`]), 'echo:WasmEdge');
-    } finally {
-      child.kill('SIGTERM');
-    }
-    const { code, signal, out } = await exited;
-    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
-    assert.equal(code, 0, out);
-  });
-});
