@@ -19,15 +19,14 @@ const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
 
 /// A flavour's allocator protocol and the data exports whose signature depends on it.
 pub enum Allocator {
+    /// Both AssemblyScript runtimes: make an `ArrayBuffer` of class `class_id`, hold it across
+    /// the call (`__pin`/`__unpin`, or `__retain`/`__release` before 0.18), pass its pointer.
     AssemblyScript {
-        new: TypedFunction<(i32, i32), i32>,
-        pin: TypedFunction<i32, i32>,
-        unpin: TypedFunction<i32, ()>,
-        on_data: TypedFunction<(i32, i32), ()>,
-    },
-    Legacy {
+        /// `__new` or `__alloc`, for messages.
+        alloc_name: &'static str,
+        class_id: i32,
         alloc: TypedFunction<(i32, i32), i32>,
-        retain: TypedFunction<i32, i32>,
+        hold: TypedFunction<i32, i32>,
         release: TypedFunction<i32, ()>,
         on_data: TypedFunction<(i32, i32), ()>,
     },
@@ -88,14 +87,18 @@ impl Exports {
         }
         let allocator = match abi.flavour {
             Flavour::AssemblyScript => Allocator::AssemblyScript {
-                new: typed(instance, store, &table::AS_NEW)?,
-                pin: typed(instance, store, &table::AS_PIN)?,
-                unpin: typed(instance, store, &table::AS_UNPIN)?,
+                alloc_name: table::AS_NEW.name,
+                class_id: AS_ARRAYBUFFER_ID,
+                alloc: typed(instance, store, &table::AS_NEW)?,
+                hold: typed(instance, store, &table::AS_PIN)?,
+                release: typed(instance, store, &table::AS_UNPIN)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
             },
-            Flavour::AssemblyScriptLegacy => Allocator::Legacy {
+            Flavour::AssemblyScriptLegacy => Allocator::AssemblyScript {
+                alloc_name: table::LEGACY_ALLOC.name,
+                class_id: AS_LEGACY_ARRAYBUFFER_ID,
                 alloc: typed(instance, store, &table::LEGACY_ALLOC)?,
-                retain: typed(instance, store, &table::LEGACY_RETAIN)?,
+                hold: typed(instance, store, &table::LEGACY_RETAIN)?,
                 release: typed(instance, store, &table::LEGACY_RELEASE)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
             },
@@ -151,26 +154,16 @@ impl Exports {
         };
         match &self.allocator {
             Allocator::AssemblyScript {
-                new,
-                pin,
-                unpin,
-                on_data,
-            } => {
-                let ptr = new.call(store, len, AS_ARRAYBUFFER_ID)?;
-                pin.call(store, ptr)?;
-                copy_in(store, "__new", ptr)?;
-                on_data.call(store, id, ptr)?;
-                unpin.call(store, ptr)
-            }
-            Allocator::Legacy {
+                alloc_name,
+                class_id,
                 alloc,
-                retain,
+                hold,
                 release,
                 on_data,
             } => {
-                let ptr = alloc.call(store, len, AS_LEGACY_ARRAYBUFFER_ID)?;
-                retain.call(store, ptr)?;
-                copy_in(store, "__alloc", ptr)?;
+                let ptr = alloc.call(store, len, *class_id)?;
+                hold.call(store, ptr)?;
+                copy_in(store, alloc_name, ptr)?;
                 on_data.call(store, id, ptr)?;
                 release.call(store, ptr)
             }
