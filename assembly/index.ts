@@ -3,7 +3,8 @@
 //   import { Socket } from "wasm-socket-bridge/assembly";
 //
 // A guest exports onConnection(id), onData(id, data: ArrayBuffer) and onClose(id) (and, when it
-// wants them, onError, onEnd, onDrain), and answers through Socket. Build it with
+// wants them, onError, onEnd, onDrain, onConnect, onTimer, onTimeout), and answers through
+// Socket. Timer keeps time, Host reads the bridge's configuration. Build it with
 //   asc guest.ts -o guest.wasm --exportRuntime --exportStart _initialize
 // The host copies every buffer passed to Socket.write during the call: reuse it freely.
 
@@ -25,6 +26,48 @@ declare function socket_resume(id: u32): void;
 // @ts-ignore: decorator
 @external("Socket", "connect")
 declare function socket_connect(hostPtr: usize, hostLen: u32, port: u32): i32;
+
+// @ts-ignore: decorator
+@external("Socket", "setTimeout")
+declare function socket_set_timeout(id: u32, ms: u32): i32;
+// @ts-ignore: decorator
+@external("Socket", "remoteAddress")
+declare function socket_remote_address(id: u32, ptr: usize, cap: u32): i32;
+// @ts-ignore: decorator
+@external("Socket", "localAddress")
+declare function socket_local_address(id: u32, ptr: usize, cap: u32): i32;
+// @ts-ignore: decorator
+@external("Socket", "remotePort")
+declare function socket_remote_port(id: u32): i32;
+// @ts-ignore: decorator
+@external("Socket", "localPort")
+declare function socket_local_port(id: u32): i32;
+// @ts-ignore: decorator
+@external("Timer", "set")
+declare function timer_set(ms: u32, repeat: i32, id: u32): i32;
+// @ts-ignore: decorator
+@external("Timer", "clear")
+declare function timer_clear(timer: i32): void;
+// @ts-ignore: decorator
+@external("Host", "config")
+declare function host_config(ptr: usize, cap: u32): i32;
+
+/** Socket.remoteAddress / localAddress: the host copies at most `cap` bytes, returns the length. */
+function address(id: u32, local: bool): string {
+  let buf = new ArrayBuffer(64);
+  let len = copyAddress(id, local, buf);
+  if (len > buf.byteLength) {
+    buf = new ArrayBuffer(len);
+    len = copyAddress(id, local, buf);
+  }
+  return len < 0 ? "" : String.UTF8.decode(buf.slice(0, min(len, buf.byteLength)));
+}
+
+function copyAddress(id: u32, local: bool, buf: ArrayBuffer): i32 {
+  const ptr = changetype<usize>(buf);
+  const cap = <u32>buf.byteLength;
+  return local ? socket_local_address(id, ptr, cap) : socket_remote_address(id, ptr, cap);
+}
 
 export namespace Socket {
   /**
@@ -91,6 +134,88 @@ export namespace Socket {
   export function connect(host: string, port: u32): i32 {
     const bytes = String.UTF8.encode(host);
     return socket_connect(changetype<usize>(bytes), <u32>bytes.byteLength, port);
+  }
+
+  /** setTimeout / Timer.set refused: the connection is unknown to this instance (or closed). */
+  export const UNKNOWN: i32 = -1;
+  /** setTimeout / Timer.set refused: `ms` is over 2^31 - 1. */
+  export const TOO_LONG: i32 = -2;
+
+  /**
+   * Node's `socket.setTimeout`: export onTimeout(id) is called after `ms` with no bytes read or
+   * written on `id`; activity re-arms it; 0 turns it off. The connection is not closed for you
+   * (call Socket.end or Socket.close in onTimeout). Returns 0, UNKNOWN or TOO_LONG. A guest that
+   * calls it must export onTimeout(id: u32).
+   */
+  export function setTimeout(id: u32, ms: u32): i32 {
+    return socket_set_timeout(id, ms);
+  }
+
+  /**
+   * The peer's address as Node prints it (`127.0.0.1`, `::1`), from onConnection / onConnect
+   * until onClose returns; "" for an unknown connection.
+   */
+  export function remoteAddress(id: u32): string {
+    return address(id, false);
+  }
+
+  /** The peer's port; -1 for an unknown connection. */
+  export function remotePort(id: u32): i32 {
+    return socket_remote_port(id);
+  }
+
+  /** This side's address, as remoteAddress. */
+  export function localAddress(id: u32): string {
+    return address(id, true);
+  }
+
+  /** This side's port; -1 for an unknown connection. */
+  export function localPort(id: u32): i32 {
+    return socket_local_port(id);
+  }
+}
+
+export namespace Timer {
+  /** Timer.after / every refused: `id` is not a connection of this instance. */
+  export const UNKNOWN: i32 = -1;
+  /** Timer.after / every refused: `ms` is over 2^31 - 1. */
+  export const TOO_LONG: i32 = -2;
+  /** Timer.after / every refused: the instance has 10,000 live timers. */
+  export const LIMIT: i32 = -3;
+
+  /**
+   * Calls export onTimer(timer, id) once, after `ms`. `id` 0 makes an instance timer; a
+   * connection id makes a timer that dies with that connection (it never fires after its
+   * onClose). Returns the timer (> 0), or UNKNOWN, TOO_LONG, LIMIT. A guest that uses timers
+   * must export onTimer(timer: i32, id: u32).
+   */
+  export function after(ms: u32, id: u32 = 0): i32 {
+    return timer_set(ms, 0, id);
+  }
+
+  /** As after, but every `ms` until cleared (or the connection closes). */
+  export function every(ms: u32, id: u32 = 0): i32 {
+    return timer_set(ms, 1, id);
+  }
+
+  /** Cancels a timer; unknown, cleared or fired one-shot timers are ignored. */
+  export function clear(timer: i32): void {
+    timer_clear(timer);
+  }
+}
+
+export namespace Host {
+  /** The bridge's `config` option as bytes (an empty buffer when there is none). */
+  export function config(): ArrayBuffer {
+    const len = host_config(0, 0);
+    const buf = new ArrayBuffer(len);
+    if (len > 0) host_config(changetype<usize>(buf), <u32>len);
+    return buf;
+  }
+
+  /** The bridge's `config` option as a UTF-8 string ("" when there is none). */
+  export function configString(): string {
+    return String.UTF8.decode(config());
   }
 }
 
