@@ -80,6 +80,23 @@ export interface BridgeOptions {
    * as its JSON). Default: none (Host.config returns 0 bytes).
    */
   config?: string | Uint8Array | ArrayBuffer | Record<string, unknown>;
+  /** Keys plus values the shared store (`bridge.shared`, module Shared) may hold. Default 64 MiB. */
+  maxSharedBytes?: number;
+}
+
+/**
+ * The bridge's shared store: one per bridge, read and written by every guest instance (on every
+ * worker, across restarts) through module Shared. Keys: strings (UTF-8) or bytes, at most 1 KiB.
+ */
+export interface SharedStore {
+  /** The value, or undefined when missing. */
+  get(key: string | Uint8Array): Buffer | undefined;
+  /** Stores a string (as UTF-8) or bytes; RangeError past maxSharedBytes. */
+  set(key: string | Uint8Array, value: string | Uint8Array | ArrayBuffer): void;
+  /** Whether it was there. */
+  delete(key: string | Uint8Array): boolean;
+  /** Adds to the little-endian i64 under the key (missing: 0), atomically; the new value. */
+  add(key: string | Uint8Array, delta: number): number;
 }
 
 /** How the module cache served a load (`bridge.cache`). */
@@ -137,6 +154,8 @@ export declare class Bridge extends EventEmitter {
   readonly options: Readonly<Required<BridgeOptions>>;
   /** How the module cache served this load; null without `cacheDir`. */
   readonly cache: Readonly<CacheInfo> | null;
+  /** The shared store its guests use through module Shared. */
+  readonly shared: SharedStore;
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;

@@ -51,6 +51,18 @@ declare function timer_clear(timer: i32): void;
 // @ts-ignore: decorator
 @external("Host", "config")
 declare function host_config(ptr: usize, cap: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "get")
+declare function shared_get(kPtr: usize, kLen: u32, outPtr: usize, outCap: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "set")
+declare function shared_set(kPtr: usize, kLen: u32, vPtr: usize, vLen: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "delete")
+declare function shared_delete(kPtr: usize, kLen: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "add")
+declare function shared_add(kPtr: usize, kLen: u32, delta: i64): i64;
 
 /** Socket.remoteAddress / localAddress: the host copies at most `cap` bytes, returns the length. */
 function address(id: u32, local: bool): string {
@@ -223,3 +235,71 @@ export namespace Host {
 // writer): see framing.ts and http.ts.
 export * from "./framing";
 export * from "./http";
+
+export namespace Shared {
+  /** Shared.set refused: the key is longer than 1 KiB. */
+  export const KEY_TOO_LONG: i32 = -2;
+  /** Shared.set refused: keys plus values would pass the bridge's maxSharedBytes. */
+  export const FULL: i32 = -3;
+  /** Shared.add's answer when refused (too long a key, or full): -2^63. */
+  export const ADD_REFUSED: i64 = i64.MIN_VALUE;
+
+  /**
+   * The value of `key` in the bridge's shared store (one per bridge, shared by every instance
+   * on every worker thread, kept across restarts), or null when missing.
+   */
+  export function get(key: string): ArrayBuffer | null {
+    const k = String.UTF8.encode(key);
+    let buf = new ArrayBuffer(64);
+    let len = shared_get(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(buf), 64);
+    if (len < 0) return null;
+    if (len > 64) {
+      buf = new ArrayBuffer(len);
+      len = shared_get(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(buf), <u32>len);
+      if (len < 0) return null;
+    }
+    return buf.slice(0, min(len, buf.byteLength));
+  }
+
+  /** The value of `key` decoded as UTF-8, or null when missing. */
+  export function getString(key: string): string | null {
+    const v = get(key);
+    return v === null ? null : String.UTF8.decode(v);
+  }
+
+  /**
+   * Stores `value` (an ArrayBuffer, a Uint8Array, or a string as UTF-8) under `key`. Returns 0,
+   * KEY_TOO_LONG or FULL (nothing changes then).
+   */
+  export function set<T>(key: string, value: T): i32 {
+    const k = String.UTF8.encode(key);
+    if (isString<T>()) {
+      const v = String.UTF8.encode(changetype<string>(value));
+      return shared_set(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(v), <u32>v.byteLength);
+    } else if (value instanceof ArrayBuffer) {
+      const v = changetype<ArrayBuffer>(value);
+      return shared_set(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(v), <u32>v.byteLength);
+    } else if (value instanceof Uint8Array) {
+      const v = changetype<Uint8Array>(value);
+      return shared_set(changetype<usize>(k), <u32>k.byteLength, v.dataStart, <u32>v.byteLength);
+    } else {
+      ERROR("Shared.set takes an ArrayBuffer, a Uint8Array or a string");
+      return FULL;
+    }
+  }
+
+  /** Removes `key`; whether it was there. */
+  export function remove(key: string): bool {
+    const k = String.UTF8.encode(key);
+    return shared_delete(changetype<usize>(k), <u32>k.byteLength) == 1;
+  }
+
+  /**
+   * Adds `delta` to the little-endian i64 under `key` (missing, or of another length: counts as
+   * 0), atomically across every instance and worker; returns the new value, or ADD_REFUSED.
+   */
+  export function add(key: string, delta: i64): i64 {
+    const k = String.UTF8.encode(key);
+    return shared_add(changetype<usize>(k), <u32>k.byteLength, delta);
+  }
+}

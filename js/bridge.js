@@ -11,6 +11,7 @@ const { Conn } = require('./flow');
 const { GuestError, loadError, readError } = require('./errors');
 const { checkOptions, compileOptions, describeSource } = require('./options');
 const { noTimer: NO_TIMER } = require('./constants');
+const { SharedStore } = require('./shared');
 
 const INTERNAL = Symbol('wasm-socket-bridge internal');
 // Inline output batches up to this size come back in the bridge's shared buffer (src/napi/bridge.rs);
@@ -69,6 +70,7 @@ class Bridge extends EventEmitter {
       threads: opts.threads,
       allowConnect: opts.allowConnect,
       config: opts.config,
+      maxSharedBytes: opts.maxSharedBytes,
       out: shared,
       onOutput,
     });
@@ -76,6 +78,8 @@ class Bridge extends EventEmitter {
     // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
     // or null without cacheDir.
     Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
+    // The bridge's shared store, the one its guests use through module Shared.
+    Object.defineProperty(bridge, 'shared', { value: new SharedStore(nb, opts.maxSharedBytes), enumerable: true });
     return bridge;
   }
 

@@ -14,6 +14,7 @@ const DEFAULTS = Object.freeze({
   allowConnect: Object.freeze([]),
   maxEventOutputBytes: constants.defaultMaxEventOutputBytes,
   config: undefined,
+  maxSharedBytes: constants.defaultMaxSharedBytes,
 });
 
 /** Checks `options` against DEFAULTS; returns a complete options object or throws a TypeError. */
@@ -56,6 +57,9 @@ function checkOptions(options) {
   }
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {
     throw new TypeError(`option 'cacheDir' must be a folder path, got ${o.cacheDir}`);
+  }
+  if (!Number.isSafeInteger(o.maxSharedBytes) || o.maxSharedBytes < 0) {
+    throw new TypeError(`option 'maxSharedBytes' must be a whole number of bytes >= 0, got ${o.maxSharedBytes}`);
   }
   o.config = configBytes(o.config);
   if (!Array.isArray(o.allowConnect) || !o.allowConnect.every((e) => typeof e === 'string')) {

@@ -277,3 +277,69 @@ describe('loading guests that use timers', function () {
     assert.match(out, /armed/);
   });
 });
+
+for (const mode of MODES) {
+  describe(`the shared store (${mode.name})`, function () {
+    let srv;
+    beforeEach(async function () {
+      srv = await serve(guest('clock'), { ...mode.options, maxSharedBytes: 4096 });
+    });
+    afterEach(async function () {
+      await srv.close();
+    });
+
+    it('lets a guest and JS read, write and delete the same keys', async function () {
+      const c = await lineClient(srv.port);
+      assert.equal(await c.ask('sset greeting hello'), 'sset 0');
+      assert.equal(srv.bridge.shared.get('greeting').toString(), 'hello');
+      srv.bridge.shared.set('from-js', 'hi there');
+      assert.equal(await c.ask('sget from-js'), 'sget hi there');
+      assert.equal(await c.ask('sdel from-js'), 'sdel true');
+      assert.equal(await c.ask('sdel from-js'), 'sdel false');
+      assert.equal(srv.bridge.shared.get('from-js'), undefined);
+      assert.equal(srv.bridge.shared.delete('greeting'), true);
+      assert.equal(await c.ask('sget greeting'), 'sget null');
+      c.close();
+    });
+
+    it('adds atomically from many connections on every worker: 100 connections x 10 adds sum to 1,000', async function () {
+      const clients = await Promise.all(Array.from({ length: 100 }, () => lineClient(srv.port)));
+      await Promise.all(
+        clients.map(async (c) => {
+          for (let i = 0; i < 10; i++) assert.match(await c.ask('sadd hits 1'), /^sadd \d+$/);
+        }),
+      );
+      assert.equal(srv.bridge.shared.add('hits', 0), 1000);
+      assert.equal(srv.bridge.shared.get('hits').readBigInt64LE(), 1000n);
+      clients.forEach((c) => c.close());
+    });
+
+    it('refuses what passes maxSharedBytes and keys over 1 KiB, to the guest with codes and to JS with errors', async function () {
+      const c = await lineClient(srv.port);
+      assert.equal(await c.ask(`sset big ${'x'.repeat(5000)}`), 'sset -3');
+      assert.throws(() => srv.bridge.shared.set('big', Buffer.alloc(5000)), RangeError);
+      assert.equal(await c.ask('skey 1025'), 'skey -2');
+      assert.equal(await c.ask('skey 1024'), 'skey 0');
+      assert.throws(() => srv.bridge.shared.get('k'.repeat(1025)), /at most 1024 bytes/);
+      assert.equal(await c.ask('sadd n -5'), 'sadd -5');
+      c.close();
+    });
+
+    it('keeps the store when an instance traps and is replaced', async function () {
+      const a = await lineClient(srv.port);
+      assert.equal(await a.ask('sset kept yes'), 'sset 0');
+      a.send('trap');
+      await waitFor(() => srv.errors.length === 1, 'the trap');
+      const b = await lineClient(srv.port);
+      assert.equal(await b.ask('sget kept'), 'sget yes');
+      b.close();
+    });
+
+    it('stops a guest whose Shared.get buffer lies outside its memory with a trap', async function () {
+      const c = await lineClient(srv.port);
+      c.send('sbadptr');
+      await waitFor(() => srv.errors.length === 1, 'the trap');
+      assert.match(srv.errors[0].message, /^Shared\.get: guest passed pointer 4294967280/);
+    });
+  });
+}

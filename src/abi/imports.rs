@@ -10,7 +10,7 @@ use wasmer::{Function, FunctionEnv, Imports, Store, Type};
 
 use crate::abi::Sig;
 use crate::instance::imports::env::{self, Timer};
-use crate::instance::imports::{Ctx, HostEnv, host, level, socket, timer};
+use crate::instance::imports::{Ctx, HostEnv, host, level, shared, socket, timer};
 
 type Make = fn(&mut Store, &FunctionEnv<HostEnv>) -> Function;
 
@@ -25,6 +25,7 @@ pub struct HostImport {
 
 const I32: Type = Type::I32;
 const F64: Type = Type::F64;
+const I64: Type = Type::I64;
 
 macro_rules! import {
     ($module:literal, $name:literal, [$($p:expr),*] -> [$($r:expr),*], $f:expr) => {
@@ -54,6 +55,10 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("Timer", "set", [I32, I32, I32] -> [I32], timer::set),
     import!("Timer", "clear", [I32] -> [], timer::clear),
     import!("Host", "config", [I32, I32] -> [I32], host::config),
+    import!("Shared", "get", [I32, I32, I32, I32] -> [I32], shared::get),
+    import!("Shared", "set", [I32, I32, I32, I32] -> [I32], shared::set),
+    import!("Shared", "delete", [I32, I32] -> [I32], shared::delete),
+    import!("Shared", "add", [I32, I32, I64] -> [I64], shared::add),
     import!("env", "abort", [I32, I32, I32, I32] -> [], env::abort),
     import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env::trace),
     import!("env", "seed", [] -> [F64], env::seed),
@@ -101,6 +106,7 @@ mod tests {
                 Limits::new(1024),
                 Dialer::default(),
                 std::sync::Arc::from(&b""[..]),
+                std::sync::Arc::new(crate::bridge::shared::Shared::new(1 << 20)),
             ),
         );
         for imp in HOST_IMPORTS {

@@ -6,6 +6,7 @@
 pub mod event;
 pub mod ids;
 pub mod pool;
+pub mod shared;
 pub mod stats;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::policy::limits::Limits;
 use event::{Event, Peer};
 use ids::IdSource;
 use pool::{Pool, Sink};
+use shared::Shared;
 use stats::Stats;
 
 enum Mode {
@@ -35,7 +37,8 @@ pub struct Bridge {
 impl Bridge {
     /// `threads == 0`: inline; events run in the calling thread and output is read with
     /// `output`. Otherwise `threads` workers; output goes to `sink` (required then).
-    /// `allow`: what guests may dial with `Socket.connect`; `config`: what `Host.config` gives.
+    /// `allow`: what guests may dial with `Socket.connect`; `config`: what `Host.config` gives;
+    /// `shared`: the store every instance shares.
     pub fn new(
         guest: Arc<Guest>,
         limits: Limits,
@@ -43,12 +46,14 @@ impl Bridge {
         sink: Option<Sink>,
         allow: Allowlist,
         config: Arc<[u8]>,
+        shared: Arc<Shared>,
     ) -> Result<Bridge, Failure> {
         let ids = Arc::new(IdSource::default());
         let setup = Setup {
             limits,
             dialer: Dialer::new(Arc::new(allow), ids.clone(), 0),
             config,
+            shared,
             report_deadlines: threads == 0,
         };
         let mode = match (threads, sink) {

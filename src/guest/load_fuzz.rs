@@ -73,6 +73,7 @@ fn setup() -> Setup {
         limits: Limits::new(65536),
         dialer: Dialer::default(),
         config: Arc::from(&b"{}"[..]),
+        shared: Arc::new(crate::bridge::shared::Shared::new(1 << 20)),
         report_deadlines: true,
     }
 }

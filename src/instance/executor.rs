@@ -16,6 +16,7 @@ use wasmer::{FunctionEnv, Instance, InstantiationError, RuntimeError, Store};
 
 use crate::abi::Hook;
 use crate::bridge::event::{Event, Peer};
+use crate::bridge::shared::Shared;
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::guest::memcap::{self, GrowWatch, describe_bytes};
@@ -42,6 +43,8 @@ pub struct Setup {
     pub dialer: Dialer,
     /// The bridge's `config` option (`Host.config`).
     pub config: Arc<[u8]>,
+    /// The bridge's shared store, the same for every instance (`Shared.*`).
+    pub shared: Arc<Shared>,
     /// Inline mode: append a `Timer` record whenever the next deadline changes, so JS can arm
     /// its timer. A worker thread asks `next_deadline` instead.
     pub report_deadlines: bool,
@@ -388,7 +391,12 @@ fn instantiate(
     setup: &Setup,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let host = HostEnv::new(setup.limits, setup.dialer.clone(), setup.config.clone());
+    let host = HostEnv::new(
+        setup.limits,
+        setup.dialer.clone(),
+        setup.config.clone(),
+        setup.shared.clone(),
+    );
     let env = FunctionEnv::new(&mut store, host);
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();

@@ -13,6 +13,7 @@ use napi_derive::napi;
 use crate::bridge::Bridge;
 use crate::bridge::event::{Event, Peer};
 use crate::bridge::pool::Sink;
+use crate::bridge::shared::Shared;
 use crate::guest::Code;
 use crate::napi::compile::CompiledGuest;
 use crate::policy::allow::Allowlist;
@@ -35,6 +36,8 @@ pub struct NativeOptions<'a> {
     pub on_output: Option<Function<'a, Buffer, ()>>,
     /// The `config` option as bytes (`Host.config`); absent: none.
     pub config: Option<Buffer>,
+    /// `maxSharedBytes`: keys plus values the shared store may hold.
+    pub max_shared_bytes: f64,
 }
 
 /// A connection's addresses as JS passes them (`socket.remoteAddress`, ...).
@@ -115,6 +118,8 @@ pub struct NativeBridge {
     /// Shared with the fast `data` function (fastcall.rs), which holds its own handle.
     core: Rc<RefCell<Core>>,
     input_window: u32,
+    /// The shared store (`bridge.shared`); its operations need no borrow of the core.
+    shared: Arc<Shared>,
 }
 
 /// What the napi methods and the fast `data` function both act on.
@@ -196,14 +201,24 @@ impl NativeBridge {
         }
         .with_max_event_output(options.max_event_output_bytes as usize);
         let config: Arc<[u8]> = Arc::from(options.config.as_deref().unwrap_or_default());
-        let bridge = Bridge::new(guest.inner.clone(), limits, threads, sink, allow, config)
-            .map_err(|f| start_failed(guest, &f.message))?;
+        let shared = Arc::new(Shared::new(options.max_shared_bytes as usize));
+        let bridge = Bridge::new(
+            guest.inner.clone(),
+            limits,
+            threads,
+            sink,
+            allow,
+            config,
+            shared.clone(),
+        )
+        .map_err(|f| start_failed(guest, &f.message))?;
         Ok(NativeBridge {
             core: Rc::new(RefCell::new(Core {
                 bridge,
                 out: options.out,
             })),
             input_window: limits.input_window as u32,
+            shared,
         })
     }
 
@@ -274,6 +289,36 @@ impl NativeBridge {
     ) -> Result<u32> {
         let peer = peer(remote_address, remote_port, local_address, local_port);
         self.event(Event::Connected { id, peer })
+    }
+
+    /// `bridge.shared.get`: the value, or null when missing; -2 (as a number) is never returned:
+    /// JS checks the key's length first.
+    #[napi]
+    pub fn shared_get(&self, key: &[u8]) -> Option<Buffer> {
+        self.shared
+            .get(key, |v| v.map(|v| Buffer::from(v.to_vec())))
+            .ok()
+            .flatten()
+    }
+
+    /// `bridge.shared.set`: 0, -2 key too long, -3 over `maxSharedBytes`.
+    #[napi]
+    pub fn shared_set(&self, key: &[u8], value: &[u8]) -> i32 {
+        self.shared
+            .set(key, value)
+            .map_or_else(|r| r.code(), |()| 0)
+    }
+
+    /// `bridge.shared.delete`: 1 deleted, 0 absent, -2 key too long.
+    #[napi]
+    pub fn shared_delete(&self, key: &[u8]) -> i32 {
+        self.shared.delete(key).map_or_else(|r| r.code(), i32::from)
+    }
+
+    /// `bridge.shared.add`: the new value, or null when refused (key too long, or full).
+    #[napi]
+    pub fn shared_add(&self, key: &[u8], delta: i64) -> Option<i64> {
+        self.shared.add(key, delta).ok()
     }
 
     /// Inline mode: the timer JS armed for a `Timer` record went off; runs what is due.

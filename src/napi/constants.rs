@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use napi_derive::napi;
 
+use crate::bridge::shared;
 use crate::guest::Code;
 use crate::guest::memcap;
 use crate::instance::failure::Kind;
@@ -38,6 +39,8 @@ pub struct Constants {
     pub default_max_event_output_bytes: u32,
     pub min_max_event_output_bytes: u32,
     pub max_max_event_output_bytes: u32,
+    pub default_max_shared_bytes: f64,
+    pub max_shared_key_bytes: u32,
     pub min_memory_bytes: f64,
     pub max_memory_bytes: f64,
     pub default_max_memory_bytes: f64,
@@ -67,6 +70,8 @@ pub fn constants() -> Constants {
         default_max_event_output_bytes: limits::DEFAULT_MAX_EVENT_OUTPUT as u32,
         min_max_event_output_bytes: limits::MIN_MAX_EVENT_OUTPUT as u32,
         max_max_event_output_bytes: limits::MAX_MAX_EVENT_OUTPUT as u32,
+        default_max_shared_bytes: shared::DEFAULT_MAX_BYTES as f64,
+        max_shared_key_bytes: shared::MAX_KEY as u32,
         min_memory_bytes: memcap::MIN_MEMORY_BYTES as f64,
         max_memory_bytes: memcap::MAX_MEMORY_BYTES as f64,
         default_max_memory_bytes: memcap::DEFAULT_MAX_MEMORY_BYTES as f64,

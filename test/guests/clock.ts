@@ -11,13 +11,21 @@
 //   trapnext N           a timer in N ms whose onTimer traps
 //   spinnext N           a timer in N ms whose onTimer loops forever (for fuelPerEvent)
 //   badptr               Socket.remoteAddress into a pointer outside memory (a trap)
+//   sget K / sset K V / sdel K / sadd K N   the shared store -> "sget <value|null>",
+//                        "sset <code>", "sdel <true|false>", "sadd <new value>"
+//   skey N               Shared.set with a key of N bytes -> "skey <code>"
+//   sbadptr              Shared.get into a pointer outside memory (a trap)
+//   trap                 unreachable
 // onTimer writes "fired T" to the timer's connection (the instance timer's reporter), and logs
 // "fired T <id>"; onTimeout writes "timeout"; onClose logs "closed <id>".
-import { Socket, Timer, Host, LineReader } from "../../assembly/index";
+import { Socket, Timer, Host, Shared, LineReader } from "../../assembly/index";
 
 // @ts-ignore: decorator
 @external("Socket", "remoteAddress")
 declare function raw_remote_address(id: u32, ptr: usize, cap: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "get")
+declare function raw_shared_get(kPtr: usize, kLen: u32, outPtr: usize, outCap: u32): i32;
 
 const readers = new Map<u32, LineReader>();
 let reporter: u32 = 0;
@@ -70,7 +78,23 @@ function command(id: u32, line: string): void {
     say(id, "timer " + spinTimer.toString());
   } else if (word == "badptr") {
     raw_remote_address(id, 0xfffffff0, 64);
-  } else say(id, "unknown " + word);
+  } else if (word == "sget") {
+    const v = Shared.getString(arg);
+    say(id, "sget " + (v === null ? "null" : v));
+  } else if (word == "sset") {
+    const sp = arg.indexOf(" ");
+    say(id, "sset " + Shared.set(arg.substring(0, sp), arg.substring(sp + 1)).toString());
+  } else if (word == "sdel") say(id, "sdel " + Shared.remove(arg).toString());
+  else if (word == "sadd") {
+    const sp = arg.indexOf(" ");
+    say(id, "sadd " + Shared.add(arg.substring(0, sp), I64.parseInt(arg.substring(sp + 1))).toString());
+  } else if (word == "skey") say(id, "skey " + Shared.set("k".repeat(<i32>n), "v").toString());
+  else if (word == "sbadptr") {
+    Shared.set("x", "value");
+    const k = String.UTF8.encode("x");
+    raw_shared_get(changetype<usize>(k), 1, 0xfffffff0, 64);
+  } else if (word == "trap") unreachable();
+  else say(id, "unknown " + word);
 }
 
 export function onData(id: u32, data: ArrayBuffer): void {

@@ -16,6 +16,7 @@
 
 pub mod env;
 pub mod host;
+pub mod shared;
 pub mod socket;
 pub mod timer;
 
@@ -25,6 +26,7 @@ use std::time::Instant;
 
 use wasmer::{AsStoreRef, FunctionEnvMut, Memory, RuntimeError};
 
+use crate::bridge::shared::Shared;
 use crate::bridge::stats::Stats;
 use crate::guest::memcap::describe_bytes;
 use crate::instance::conn::ConnTable;
@@ -93,6 +95,8 @@ pub struct HostEnv {
     pub timers: Timers,
     /// The bridge's `config` option (`Host.config`); empty: none.
     pub config: Arc<[u8]>,
+    /// The bridge's shared store (`Shared.*`).
+    pub shared: Arc<Shared>,
     /// What the current event has produced so far, against the per-event caps.
     event: EventOutput,
     /// `console.time` labels running (`env.rs`).
@@ -102,7 +106,7 @@ pub struct HostEnv {
 }
 
 impl HostEnv {
-    pub fn new(limits: Limits, dialer: Dialer, config: Arc<[u8]>) -> HostEnv {
+    pub fn new(limits: Limits, dialer: Dialer, config: Arc<[u8]>, shared: Arc<Shared>) -> HostEnv {
         HostEnv {
             memory: None,
             out: Outbox::default(),
@@ -113,6 +117,7 @@ impl HostEnv {
             dialer,
             timers: Timers::default(),
             config,
+            shared,
             event: EventOutput::default(),
             time_labels: HashMap::new(),
             seed_counter: 0,
@@ -225,7 +230,12 @@ mod tests {
         let mut store = Store::default();
         let env = FunctionEnv::new(
             &mut store,
-            HostEnv::new(Limits::new(65536), Dialer::default(), Arc::from(&b""[..])),
+            HostEnv::new(
+                Limits::new(65536),
+                Dialer::default(),
+                Arc::from(&b""[..]),
+                Arc::new(Shared::new(1 << 20)),
+            ),
         );
         let imports = build(&mut store, &env);
         let module = wasmer::Module::new(&store, wat).unwrap();
