@@ -156,6 +156,16 @@ export declare class Bridge extends EventEmitter {
   readonly cache: Readonly<CacheInfo> | null;
   /** The shared store its guests use through module Shared. */
   readonly shared: SharedStore;
+  /**
+   * Every live instance (one per worker with threads) gets onMessage(0, data). A string is sent
+   * as UTF-8. Throws a TypeError when the guest does not export onMessage.
+   */
+  broadcast(data: string | Uint8Array | ArrayBuffer): void;
+  /**
+   * The instance that owns connection `id` gets onMessage(id, data), after the events of that
+   * connection the application has already seen. False when `id` is not open.
+   */
+  send(id: number, data: string | Uint8Array | ArrayBuffer): boolean;
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;

@@ -13,6 +13,14 @@ const { checkOptions, compileOptions, describeSource } = require('./options');
 const { noTimer: NO_TIMER } = require('./constants');
 const { SharedStore } = require('./shared');
 
+/** A message for onMessage: a string as UTF-8, or bytes. */
+function messageBytes(data) {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError('a message is a string or bytes (Uint8Array, Buffer, ArrayBuffer)');
+}
+
 const INTERNAL = Symbol('wasm-socket-bridge internal');
 // Inline output batches up to this size come back in the bridge's shared buffer (src/napi/bridge.rs);
 // below Buffer.poolSize / 2, copying each write out of it lands in Node's Buffer pool.
@@ -32,6 +40,8 @@ class Bridge extends EventEmitter {
   #timer = null;
   /** Threads: a ref'd handle that keeps the event loop alive while connections are open. */
   #loopHold = null;
+  /** Whether the guest exports onMessage (bridge.broadcast / send need it). */
+  #hasOnMessage = false;
   #host;
 
   /** Loads a guest; compilation runs off the JS thread. */
@@ -75,6 +85,7 @@ class Bridge extends EventEmitter {
       onOutput,
     });
     bridge = new Bridge(INTERNAL, nb, shared, opts);
+    bridge.#hasOnMessage = compiled.hasExport('onMessage');
     // How the module cache served this load: { status: 'hit' | 'miss', file, reason?, warning? },
     // or null without cacheDir.
     Object.defineProperty(bridge, 'cache', { value: Object.freeze(compiled.cache ?? null), enumerable: true });
@@ -244,6 +255,33 @@ class Bridge extends EventEmitter {
       this.#apply(nb.close(id));
       if (conns.size === 0 && this.#onEmpty !== null) this.#onEmpty();
     });
+  }
+
+  /** Every live instance gets onMessage(0, data): one per worker with threads. */
+  broadcast(data) {
+    this.#message(0, data);
+  }
+
+  /** The instance that owns connection `id` gets onMessage(id, data); false if `id` is not open. */
+  send(id, data) {
+    if (!Number.isInteger(id) || id < 1) throw new TypeError(`bridge.send takes a connection id (a whole number >= 1), got ${id}`);
+    const bytes = this.#messageBytes(data);
+    if (!this.#conns.has(id)) return false;
+    this.#apply(this.#native.message(id, bytes));
+    return true;
+  }
+
+  #message(id, data) {
+    const bytes = this.#messageBytes(data);
+    if (!this.#closed) this.#apply(this.#native.message(id, bytes));
+  }
+
+  /** The bytes of a message for onMessage, once it is known the guest can take one. */
+  #messageBytes(data) {
+    if (!this.#hasOnMessage) {
+      throw new TypeError('this guest does not export onMessage(id, data): bridge.broadcast and bridge.send need it');
+    }
+    return messageBytes(data);
   }
 
   /** Connections attached and not yet closed. */

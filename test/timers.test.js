@@ -343,3 +343,59 @@ for (const mode of MODES) {
     });
   });
 }
+
+for (const mode of MODES) {
+  describe(`messages from the application (${mode.name})`, function () {
+    let srv;
+    beforeEach(async function () {
+      srv = await serve(guest('clock'), mode.options);
+    });
+    afterEach(async function () {
+      await srv.close();
+    });
+
+    it('broadcasts to every instance, so clients on every worker hear it', async function () {
+      const clients = await Promise.all(Array.from({ length: 4 }, () => lineClient(srv.port)));
+      await waitFor(() => srv.bridge.connections === 4, 'four connections');
+      await Promise.all(clients.map((c) => c.ask('who')));
+      srv.bridge.broadcast('hello all');
+      for (const c of clients) assert.equal((await c.next()).line, 'msg hello all');
+      clients.forEach((c) => c.close());
+    });
+
+    it('sends to the instance that owns one connection, after the data the application saw before it', async function () {
+      // Each time the application sees data on a connection, it sends that connection a message:
+      // the guest's answer to the data must come before the message, in every mode.
+      const { Bridge: B, createServer } = require('..');
+      const bridge = await B.load(guest('clock'), mode.options);
+      const server = createServer(bridge, (socket, id) => socket.on('data', () => bridge.send(id, 'seen')));
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const c = await lineClient(server.address().port);
+        for (let i = 0; i < 20; i++) {
+          c.send('config');
+          assert.equal((await c.next()).line, 'config ');
+          assert.equal((await c.next()).line, 'msg seen');
+        }
+        assert.equal(bridge.send(987654, 'nobody'), false);
+        assert.throws(() => bridge.send(0, 'x'), TypeError);
+        c.close();
+      } finally {
+        server.close();
+        await bridge.close();
+      }
+    });
+  });
+}
+
+describe('messages to a guest without onMessage', function () {
+  it('throw a TypeError that says what the guest lacks', async function () {
+    const srv = await serve(guest('echo'));
+    try {
+      assert.throws(() => srv.bridge.broadcast('x'), /does not export onMessage\(id, data\)/);
+      assert.throws(() => srv.bridge.send(1, 'x'), TypeError);
+    } finally {
+      await srv.close();
+    }
+  });
+});

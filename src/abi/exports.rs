@@ -96,6 +96,8 @@ pub enum Role {
     Data,
     /// `onTimer(timer, id)`.
     Timer,
+    /// A message from the application (`onMessage`); its signature depends on the flavour.
+    Message,
     /// `_initialize()`: run once after instantiation, before any event.
     Initialize,
     /// Part of a flavour's allocator protocol.
@@ -176,6 +178,14 @@ pub const ON_CONNECT: GuestExport = export!("onConnect", "onConnect(id: u32)",
 /// instance timer). Never called for a connection after its `onClose`.
 pub const ON_TIMER: GuestExport = export!("onTimer", "onTimer(timer: i32, id: u32)",
     [I32, I32] -> [], Role::Timer, Optional, []);
+/// `onMessage(id, data: ArrayBuffer)` (AssemblyScript): a message from the application,
+/// `bridge.send(id, data)` for connection `id`, or `bridge.broadcast(data)` with `id` 0. The buffer
+/// is made by the guest's allocator and belongs to the guest, as `onData`'s.
+pub const ON_MESSAGE_BUFFER: GuestExport = export!("onMessage", "onMessage(id: u32, data: ArrayBuffer)",
+    [I32, I32] -> [], Role::Message, Optional, [AssemblyScript, AssemblyScriptLegacy]);
+/// `onMessage(id, ptr, len)` (raw): as `onData`, freed with `dealloc(ptr, len)` after the call.
+pub const ON_MESSAGE_RAW: GuestExport = export!("onMessage", "onMessage(id: u32, ptr: usize, len: u32)",
+    [I32, I32, I32] -> [], Role::Message, Optional, [Raw]);
 /// `onTimeout(id)`: connection `id` saw no bytes read or written for the `Socket.setTimeout`
 /// period. The connection stays open; the guest decides.
 pub const ON_TIMEOUT: GuestExport = export!("onTimeout", "onTimeout(id: u32)",
@@ -231,6 +241,8 @@ pub static GUEST_EXPORTS: &[GuestExport] = &[
     ON_CONNECT,
     ON_TIMER,
     ON_TIMEOUT,
+    ON_MESSAGE_BUFFER,
+    ON_MESSAGE_RAW,
     INITIALIZE,
 ];
 

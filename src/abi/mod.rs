@@ -79,6 +79,8 @@ pub struct Abi {
     pub hooks: [bool; Hook::COUNT],
     /// `onTimer(timer, id)` is exported.
     pub on_timer: bool,
+    /// `onMessage` is exported (in its flavour's signature).
+    pub on_message: bool,
     /// `_initialize()` is exported.
     pub initialize: bool,
 }
@@ -86,6 +88,20 @@ pub struct Abi {
 impl Abi {
     pub fn has(&self, hook: Hook) -> bool {
         self.hooks[hook as usize]
+    }
+
+    /// Whether the guest exports `name` (a function of the export table).
+    pub fn exports(&self, name: &str) -> bool {
+        GUEST_EXPORTS
+            .iter()
+            .filter(|e| e.name == name && e.applies_to(self.flavour))
+            .any(|e| match e.role {
+                Role::Hook(h) => self.has(h),
+                Role::Timer => self.on_timer,
+                Role::Message => self.on_message,
+                Role::Initialize => self.initialize,
+                Role::Data | Role::Allocator => true,
+            })
     }
 }
 
@@ -130,6 +146,7 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
         flavour: flavour.unwrap_or(Flavour::AssemblyScript),
         hooks: [false; Hook::COUNT],
         on_timer: false,
+        on_message: false,
         initialize: false,
     };
     for e in GUEST_EXPORTS {
@@ -162,6 +179,7 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
             Role::Hook(h) => abi.hooks[h as usize] = present,
             Role::Initialize => abi.initialize = present,
             Role::Timer => abi.on_timer = present,
+            Role::Message => abi.on_message = present,
             Role::Data | Role::Allocator => {}
         }
     }

@@ -35,6 +35,9 @@ pub enum Event<'a> {
     Connected { id: u32, peer: Peer },
     /// The socket is gone: `onClose`, the last event of the connection.
     Close(u32),
+    /// A message from the application: `onMessage(id, bytes)`, for connection `id`
+    /// (`bridge.send`), or for the instance with `id` 0 (`bridge.broadcast`: every instance).
+    Message { id: u32, bytes: Cow<'a, [u8]> },
     /// Time passed: run the timers and timeouts that are due (`onTimer`, `onTimeout`). It
     /// concerns no connection; a worker thread makes its own.
     Tick,
@@ -50,7 +53,8 @@ impl Event<'_> {
             | Event::Error(id)
             | Event::Drain { id, .. }
             | Event::Connected { id, .. }
-            | Event::Close(id) => Some(id),
+            | Event::Close(id)
+            | Event::Message { id, .. } => Some(id),
             Event::Tick => None,
         }
     }
@@ -69,6 +73,10 @@ impl Event<'_> {
             Event::Drain { id, queued } => Event::Drain { id, queued },
             Event::Connected { id, peer } => Event::Connected { id, peer },
             Event::Close(id) => Event::Close(id),
+            Event::Message { id, bytes } => Event::Message {
+                id,
+                bytes: Cow::Owned(bytes.into_owned()),
+            },
             Event::Tick => Event::Tick,
         }
     }

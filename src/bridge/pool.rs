@@ -124,6 +124,17 @@ impl Pool {
     pub fn send(&mut self, event: Event<'static>) {
         // A worker makes its own ticks.
         let Some(id) = event.id() else { return };
+        if let Event::Message { id: 0, bytes } = &event {
+            // A broadcast: every worker's instance gets it.
+            for w in &self.workers {
+                let copy = Event::Message {
+                    id: 0,
+                    bytes: bytes.clone(),
+                };
+                let _ = w.tx.send(Msg::Event(copy));
+            }
+            return;
+        }
         let owner = match event {
             Event::Open { .. } => {
                 let i = (0..self.workers.len())

@@ -20,7 +20,7 @@ use crate::bridge::shared::Shared;
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::guest::memcap::{self, GrowWatch, describe_bytes};
-use crate::instance::exports::Exports;
+use crate::instance::exports::{Bytes, Exports};
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::fuel::Fuel;
 use crate::instance::imports::{self, HostEnv};
@@ -124,6 +124,7 @@ impl Executor {
             Event::Drain { id, queued } => self.drain(id, queued),
             Event::Connected { id, peer } => self.connected(id, peer),
             Event::Close(id) => self.close(id),
+            Event::Message { id, bytes } => self.message(id, &bytes),
             Event::Tick => self.tick(),
         }
         if self.setup.report_deadlines {
@@ -207,7 +208,23 @@ impl Executor {
         self.stats.bytes_in += data.len() as u64;
         self.env().timers.activity(id);
         let env = self.env.clone();
-        self.run(id, |exports, store| exports.deliver(store, &env, id, data));
+        self.run(id, |exports, store| {
+            exports.deliver(store, &env, Bytes::Data, id, data)
+        });
+    }
+
+    /// A message from the application for connection `id` (0: for the instance):
+    /// `onMessage(id, bytes)` when the guest exports it. Connections this instance does not
+    /// know, or that are closing, are skipped.
+    fn message(&mut self, id: u32, bytes: &[u8]) {
+        if id != 0 && self.env().conns.get(id).is_none_or(|c| c.closing) {
+            return;
+        }
+        let owner = if id == 0 { NO_ID } else { id };
+        let env = self.env.clone();
+        self.run(owner, |exports, store| {
+            exports.deliver(store, &env, Bytes::Message, id, bytes)
+        });
     }
 
     /// The peer half-closed `id` (FIN): `onEnd(id)` when the guest exports it.

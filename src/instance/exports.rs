@@ -17,6 +17,15 @@ type HookFn = TypedFunction<i32, ()>;
 const AS_ARRAYBUFFER_ID: i32 = 1;
 const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
 
+/// The exports that take bytes (made by the guest's allocator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bytes {
+    /// `onData`: bytes read from the connection.
+    Data,
+    /// `onMessage`: a message from the application.
+    Message,
+}
+
 /// A flavour's allocator protocol and the data exports whose signature depends on it.
 pub enum Allocator {
     /// Both AssemblyScript runtimes: make an `ArrayBuffer` of class `class_id`, hold it across
@@ -29,11 +38,13 @@ pub enum Allocator {
         hold: TypedFunction<i32, i32>,
         release: TypedFunction<i32, ()>,
         on_data: TypedFunction<(i32, i32), ()>,
+        on_message: Option<TypedFunction<(i32, i32), ()>>,
     },
     Raw {
         alloc: TypedFunction<i32, i32>,
         dealloc: TypedFunction<(i32, i32), ()>,
         on_data: TypedFunction<(i32, i32, i32), ()>,
+        on_message: Option<TypedFunction<(i32, i32, i32), ()>>,
     },
 }
 
@@ -63,6 +74,20 @@ where
         .exports
         .get_typed_function(store, e.name)
         .map_err(|err| Failure::new(Kind::Host, format!("{}: {err}", e.name)))
+}
+
+/// An optional export, looked up when `present`.
+fn maybe<Args, Rets>(
+    present: bool,
+    instance: &Instance,
+    store: &Store,
+    e: &GuestExport,
+) -> Result<Option<TypedFunction<Args, Rets>>, Failure>
+where
+    Args: wasmer::WasmTypeList,
+    Rets: wasmer::WasmTypeList,
+{
+    present.then(|| typed(instance, store, e)).transpose()
 }
 
 impl Exports {
@@ -95,6 +120,7 @@ impl Exports {
                 hold: typed(instance, store, &table::AS_PIN)?,
                 release: typed(instance, store, &table::AS_UNPIN)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
+                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
             },
             Flavour::AssemblyScriptLegacy => Allocator::AssemblyScript {
                 alloc_name: table::LEGACY_ALLOC.name,
@@ -103,21 +129,17 @@ impl Exports {
                 hold: typed(instance, store, &table::LEGACY_RETAIN)?,
                 release: typed(instance, store, &table::LEGACY_RELEASE)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
+                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
             },
             Flavour::Raw => Allocator::Raw {
                 alloc: typed(instance, store, &table::RAW_ALLOC)?,
                 dealloc: typed(instance, store, &table::RAW_DEALLOC)?,
                 on_data: typed(instance, store, &table::ON_DATA_RAW)?,
+                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_RAW)?,
             },
         };
-        let initialize = match abi.initialize {
-            true => Some(typed(instance, store, &table::INITIALIZE)?),
-            false => None,
-        };
-        let on_timer = match abi.on_timer {
-            true => Some(typed(instance, store, &table::ON_TIMER)?),
-            false => None,
-        };
+        let initialize = maybe(abi.initialize, instance, store, &table::INITIALIZE)?;
+        let on_timer = maybe(abi.on_timer, instance, store, &table::ON_TIMER)?;
         let fuel = fuel
             .map(|budget| Fuel::lookup(instance, budget))
             .transpose()?;
@@ -136,11 +158,13 @@ impl Exports {
         self.hooks[hook as usize].as_ref()
     }
 
-    /// Copies `data` into a fresh guest buffer made by the guest's allocator and calls `onData`.
+    /// Copies `data` into a fresh guest buffer made by the guest's allocator and calls `onData`
+    /// or `onMessage` (`to`) with it; nothing when the guest lacks `onMessage`.
     pub fn deliver(
         &self,
         store: &mut Store,
         env: &FunctionEnv<HostEnv>,
+        to: Bytes,
         id: u32,
         data: &[u8],
     ) -> Result<(), RuntimeError> {
@@ -167,21 +191,35 @@ impl Exports {
                 hold,
                 release,
                 on_data,
+                on_message,
             } => {
+                let Some(f) = (match to {
+                    Bytes::Data => Some(on_data),
+                    Bytes::Message => on_message.as_ref(),
+                }) else {
+                    return Ok(());
+                };
                 let ptr = alloc.call(store, len, *class_id)?;
                 hold.call(store, ptr)?;
                 copy_in(store, alloc_name, ptr)?;
-                on_data.call(store, id, ptr)?;
+                f.call(store, id, ptr)?;
                 release.call(store, ptr)
             }
             Allocator::Raw {
                 alloc,
                 dealloc,
                 on_data,
+                on_message,
             } => {
+                let Some(f) = (match to {
+                    Bytes::Data => Some(on_data),
+                    Bytes::Message => on_message.as_ref(),
+                }) else {
+                    return Ok(());
+                };
                 let ptr = alloc.call(store, len)?;
                 copy_in(store, "alloc", ptr)?;
-                on_data.call(store, id, ptr, len)?;
+                f.call(store, id, ptr, len)?;
                 dealloc.call(store, ptr, len)
             }
         }

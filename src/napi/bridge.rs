@@ -1,6 +1,7 @@
 //! `NativeBridge`: the native half of a JS `Bridge` (js/bridge.js). Each event method runs one
 //! connection event and returns the length of the output batch it produced.
 
+use std::borrow::Cow;
 use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -319,6 +320,15 @@ impl NativeBridge {
     #[napi]
     pub fn shared_add(&self, key: &[u8], delta: i64) -> Option<i64> {
         self.shared.add(key, delta).ok()
+    }
+
+    /// `bridge.send(id, data)` (`id` > 0) or `bridge.broadcast(data)` (`id` 0): onMessage.
+    #[napi]
+    pub fn message(&self, id: u32, data: &[u8]) -> Result<u32> {
+        self.event(Event::Message {
+            id,
+            bytes: Cow::Borrowed(data),
+        })
     }
 
     /// Inline mode: the timer JS armed for a `Timer` record went off; runs what is due.

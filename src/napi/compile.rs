@@ -39,6 +39,12 @@ impl CompiledGuest {
     pub fn cache(&self) -> Option<CacheInfo> {
         self.cache.clone()
     }
+
+    /// Whether the guest exports `name` (an export the host calls, such as `onMessage`).
+    #[napi]
+    pub fn has_export(&self, name: String) -> bool {
+        self.inner.abi.exports(&name)
+    }
 }
 
 /// Why a guest could not be loaded: `code` is stable (`ERR_GUEST_...`), `message` says what is

@@ -16,7 +16,7 @@
 //   skey N               Shared.set with a key of N bytes -> "skey <code>"
 //   sbadptr              Shared.get into a pointer outside memory (a trap)
 //   trap                 unreachable
-// onTimer writes "fired T" to the timer's connection (the instance timer's reporter), and logs
+// onMessage writes "msg <text>" (see below). onTimer writes "fired T" to the timer's connection (the instance timer's reporter), and logs
 // "fired T <id>"; onTimeout writes "timeout"; onClose logs "closed <id>".
 import { Socket, Timer, Host, Shared, LineReader } from "../../assembly/index";
 
@@ -111,6 +111,18 @@ export function onTimer(timer: i32, id: u32): void {
   }
   console.log("fired " + timer.toString() + " " + id.toString());
   say(id == 0 ? reporter : id, "fired " + timer.toString());
+}
+
+// onMessage: "msg <text>" to connection `id`, or to every connection of this instance for a
+// broadcast (id 0).
+export function onMessage(id: u32, data: ArrayBuffer): void {
+  const line = "msg " + String.UTF8.decode(data);
+  if (id != 0) {
+    say(id, line);
+    return;
+  }
+  const ids = readers.keys();
+  for (let i = 0; i < ids.length; i++) say(ids[i], line);
 }
 
 export function onTimeout(id: u32): void {
