@@ -4,6 +4,7 @@
 // (examples/http-echo-server.ts is tested in test/http-echo.test.js.)
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const Redis = require('ioredis');
 const { exchange, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
 
 describe('examples/echo-server.ts (npm start)', function () {
@@ -102,5 +103,29 @@ describe('examples/http-get-server.ts', function () {
       assert.equal(signal, null, out);
       assert.equal(code, 0, out);
     }
+  });
+});
+
+describe('examples/kv-server.ts', function () {
+  it('starts with PORT=0 via tsx, prints its address and a redis-cli line, serves a Redis client, and exits 0 on SIGTERM', async function () {
+    const { child, exited, match } = runScript('examples/kv-server.ts', { env: { PORT: '0' } });
+    let redis;
+    try {
+      const m = await match(/kv server listening on 127\.0\.0\.1:(\d+)\n[^]*try: redis-cli -p (\d+)/);
+      const port = Number(m[1]);
+      assert.equal(Number(m[2]), port);
+      redis = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      assert.equal(await redis.set('greeting', 'hello', 'EX', 60), 'OK');
+      assert.equal(await redis.get('greeting'), 'hello');
+      assert.equal(await redis.ttl('greeting'), 60);
+      assert.equal(await redis.incr('visits'), 1);
+      assert.equal(await redis.del('greeting', 'visits'), 2);
+    } finally {
+      if (redis) redis.disconnect();
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
   });
 });
