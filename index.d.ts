@@ -75,6 +75,11 @@ export interface BridgeOptions {
    * Default: 64 MiB.
    */
   maxEventOutputBytes?: number;
+  /**
+   * What the guest reads with Host.config: a string (as UTF-8), bytes, or a plain object (sent
+   * as its JSON). Default: none (Host.config returns 0 bytes).
+   */
+  config?: string | Uint8Array | ArrayBuffer | Record<string, unknown>;
 }
 
 /** How the module cache served a load (`bridge.cache`). */

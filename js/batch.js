@@ -15,6 +15,7 @@ const {
   WANT_DRAIN: OP_WANT_DRAIN,
   ACK: OP_ACK,
   CONNECT: OP_CONNECT,
+  TIMER: OP_TIMER,
 } = constants.ops;
 const HEADER = constants.header;
 const NO_ID = constants.noId;
@@ -118,6 +119,9 @@ function apply(buf, n, conns, host, shared = false) {
       case OP_CONNECT:
         // The guest dialed: `sub` is its worker, the u16 at offset 2 the port, the payload the host.
         host.connect(id, sub, buf.toString('utf8', start, off), buf.readUInt16LE(start - HEADER + 2));
+        break;
+      case OP_TIMER:
+        host.arm(buf.readUInt32LE(start));
         break;
       case OP_LOG:
         host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');

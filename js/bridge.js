@@ -10,6 +10,7 @@ const batch = require('./batch');
 const { Conn } = require('./flow');
 const { GuestError, loadError, readError } = require('./errors');
 const { checkOptions, compileOptions, describeSource } = require('./options');
+const { noTimer: NO_TIMER } = require('./constants');
 
 const INTERNAL = Symbol('wasm-socket-bridge internal');
 // Inline output batches up to this size come back in the bridge's shared buffer (src/napi/bridge.rs);
@@ -26,6 +27,10 @@ class Bridge extends EventEmitter {
   #closed = false;
   #closing = null;
   #onEmpty = null;
+  /** Inline: the libuv timer armed for the guest's next timer. */
+  #timer = null;
+  /** Threads: a ref'd handle that keeps the event loop alive while connections are open. */
+  #loopHold = null;
   #host;
 
   /** Loads a guest; compilation runs off the JS thread. */
@@ -63,6 +68,7 @@ class Bridge extends EventEmitter {
       maxEventOutputBytes: opts.maxEventOutputBytes,
       threads: opts.threads,
       allowConnect: opts.allowConnect,
+      config: opts.config,
       out: shared,
       onOutput,
     });
@@ -97,6 +103,9 @@ class Bridge extends EventEmitter {
         else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
       },
       connect: (id, worker, host, port) => this.#dial(id, worker, host, port),
+      // Inline: the guest's next timer is due in `ms` (NO_TIMER: none). One libuv timer, unref'd:
+      // guest timers never keep the process alive by themselves.
+      arm: (ms) => this.#arm(ms),
       // The guest was told false but the socket is already below the mark: report the drain on
       // the next turn of the loop (never from inside a batch, which would reorder its records).
       wantDrain: (c) =>
@@ -118,6 +127,34 @@ class Bridge extends EventEmitter {
     }
   }
 
+  /**
+   * With worker threads, a connection can be waiting on its worker with no socket of its own
+   * keeping the event loop alive (a socket that saw EOF stops reading until the guest's End
+   * record comes back), and worker batches arrive through a thread-safe function that does not
+   * hold the loop (so that workers never keep a process alive). Without this, a process could exit
+   * mid-close. Holds the loop from the first open connection to the last close.
+   */
+  #holdLoop(on) {
+    if (this.options.threads === 0) return;
+    if (on && this.#loopHold === null) this.#loopHold = setInterval(() => {}, 1 << 30);
+    if (!on && this.#loopHold !== null) {
+      clearInterval(this.#loopHold);
+      this.#loopHold = null;
+    }
+  }
+
+  /** Arms the one timer of an inline bridge for `ms` from now, or disarms it (NO_TIMER). */
+  #arm(ms) {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (ms === NO_TIMER || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#apply(this.#native.tick());
+    }, ms);
+    this.#timer.unref();
+  }
+
   /** A write made while at the mark was sent: if the queue is below the mark, read again and tell the guest. */
   #flushed(c) {
     const s = c.socket;
@@ -136,7 +173,7 @@ class Bridge extends EventEmitter {
     if (!(socket instanceof net.Socket)) throw new TypeError('bridge.attach takes a net.Socket (or tls.TLSSocket)');
     if (this.#closed) throw new Error('cannot attach a socket: this bridge is closed');
     if (socket.destroyed) throw new Error('cannot attach a socket that is already destroyed');
-    const id = this.#native.open();
+    const id = this.#native.open(socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localAddress ?? '', socket.localPort ?? 0);
     if (id === null || id === undefined) {
       socket.destroy();
       throw new Error('cannot attach a socket: this bridge has used all 2^32 - 1 connection ids; load a new Bridge');
@@ -163,7 +200,9 @@ class Bridge extends EventEmitter {
     }
     const socket = net.connect({ host, port });
     this.#wire(socket, id, true);
-    socket.once('connect', () => this.#apply(nb.connected(id)));
+    socket.once('connect', () =>
+      this.#apply(nb.connected(id, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localAddress ?? '', socket.localPort ?? 0)),
+    );
   }
 
   /** Routes a socket's events to the guest as connection `id`. */
@@ -173,6 +212,7 @@ class Bridge extends EventEmitter {
     const conns = this.#conns;
     const c = new Conn(id, socket, (conn) => this.#flushed(conn), dialed);
     conns.set(id, c);
+    if (conns.size === 1) this.#holdLoop(true);
     if (this.options.threads > 0) {
       const window = this.#host.inputWindow;
       socket.on('data', (chunk) => {
@@ -196,6 +236,7 @@ class Bridge extends EventEmitter {
     socket.on('error', () => this.#apply(nb.error(id)));
     socket.on('close', () => {
       conns.delete(id);
+      if (conns.size === 0) this.#holdLoop(false);
       this.#apply(nb.close(id));
       if (conns.size === 0 && this.#onEmpty !== null) this.#onEmpty();
     });
@@ -231,6 +272,7 @@ class Bridge extends EventEmitter {
   close() {
     if (this.#closing !== null) return this.#closing;
     this.#closed = true;
+    this.#arm(NO_TIMER);
     const ended = new Promise((resolve) => {
       if (this.#conns.size === 0) {
         resolve();

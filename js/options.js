@@ -13,6 +13,7 @@ const DEFAULTS = Object.freeze({
   cacheDir: undefined,
   allowConnect: Object.freeze([]),
   maxEventOutputBytes: constants.defaultMaxEventOutputBytes,
+  config: undefined,
 });
 
 /** Checks `options` against DEFAULTS; returns a complete options object or throws a TypeError. */
@@ -56,6 +57,7 @@ function checkOptions(options) {
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) {
     throw new TypeError(`option 'cacheDir' must be a folder path, got ${o.cacheDir}`);
   }
+  o.config = configBytes(o.config);
   if (!Array.isArray(o.allowConnect) || !o.allowConnect.every((e) => typeof e === 'string')) {
     throw new TypeError(`option 'allowConnect' must be an array of "host:port" or "host:*" strings`);
   }
@@ -66,6 +68,23 @@ function checkOptions(options) {
   }
   o.allowConnect = Object.freeze([...o.allowConnect]);
   return o;
+}
+
+/**
+ * The `config` option as the bytes `Host.config` gives the guest: a string as UTF-8, bytes as
+ * they are, a plain object as its JSON; undefined for none.
+ */
+function configBytes(config) {
+  if (config === undefined || config === null) return undefined;
+  if (typeof config === 'string') return Buffer.from(config, 'utf8');
+  if (config instanceof ArrayBuffer) return Buffer.from(new Uint8Array(config));
+  if (ArrayBuffer.isView(config)) return Buffer.from(new Uint8Array(config.buffer, config.byteOffset, config.byteLength));
+  const proto = typeof config === 'object' ? Object.getPrototypeOf(config) : undefined;
+  if (proto === Object.prototype || proto === null) {
+    const json = JSON.stringify(config);
+    return Buffer.from(json, 'utf8');
+  }
+  throw new TypeError(`option 'config' must be a string, bytes (Uint8Array, Buffer, ArrayBuffer) or a plain object, got ${typeof config}`);
 }
 
 /** The options the native compiler takes. */

@@ -54,9 +54,10 @@ describe('constants shared with the addon', function () {
       error: (kind) => seen.push(`error ${kind}`),
       wantDrain: () => seen.push('wantDrain'),
       connect: () => seen.push('connect'),
+      arm: () => seen.push('arm'),
     };
     batch.apply(buf, buf.length, new Map(), host);
-    assert.deepEqual(seen.sort(), ['connect', 'error host', 'log log'].sort());
+    assert.deepEqual(seen.sort(), ['arm', 'connect', 'error host', 'log log'].sort());
     const bad = Buffer.alloc(constants.header);
     bad[0] = 250;
     assert.throws(() => batch.apply(bad, bad.length, new Map(), host), /corrupt output batch \(op 250/);

@@ -73,4 +73,31 @@ describe('worker threads', function () {
     assert.equal(code, 0, out);
     assert.match(out, /echoed ping/);
   });
+
+  it('keeps the process alive until connections whose peers left have closed on their workers', async function () {
+    // A server socket that saw EOF stops reading while its worker runs onEnd; nothing else held
+    // the event loop, so the process used to exit before the sockets and the server closed.
+    const script = `const net = require('node:net');
+      const { Bridge, createServer } = require('.');
+      (async () => {
+        const bridge = await Bridge.load(${JSON.stringify(guest('echo'))}, { threads: 2 });
+        const server = createServer(bridge, (s) => s.on('close', () => console.log('server socket closed')));
+        await new Promise((r) => server.listen(0, '127.0.0.1', r));
+        const clients = [];
+        for (let i = 0; i < 3; i++) {
+          const c = net.connect(server.address().port, '127.0.0.1');
+          await new Promise((r) => c.once('connect', r));
+          c.write('hi');
+          await new Promise((r) => c.once('data', r));
+          clients.push(c);
+        }
+        for (const c of clients) c.destroy();
+        server.close(() => console.log('server closed'));
+      })();`;
+    const { exited } = runScript('-e', { args: [script], killAfter: 15000 });
+    const { code, out } = await exited;
+    assert.equal(code, 0, out);
+    assert.equal(out.match(/server socket closed/g)?.length, 3, out);
+    assert.match(out, /server closed/);
+  });
 });

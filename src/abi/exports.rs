@@ -79,10 +79,12 @@ pub enum Hook {
     End,
     Drain,
     Connect,
+    /// `onTimeout(id)`: `Socket.setTimeout`'s idle timeout.
+    Timeout,
 }
 
 impl Hook {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 }
 
 /// What the host calls an export for.
@@ -92,6 +94,8 @@ pub enum Role {
     Hook(Hook),
     /// Incoming bytes (`onData`); its signature depends on the flavour.
     Data,
+    /// `onTimer(timer, id)`.
+    Timer,
     /// `_initialize()`: run once after instantiation, before any event.
     Initialize,
     /// Part of a flavour's allocator protocol.
@@ -168,6 +172,14 @@ pub const ON_DRAIN: GuestExport = export!("onDrain", "onDrain(id: u32)",
 /// event.
 pub const ON_CONNECT: GuestExport = export!("onConnect", "onConnect(id: u32)",
     [I32] -> [], Role::Hook(Hook::Connect), Optional, []);
+/// `onTimer(timer: i32, id: u32)`: a `Timer.set` timer is due; `id` is its connection (0 for an
+/// instance timer). Never called for a connection after its `onClose`.
+pub const ON_TIMER: GuestExport = export!("onTimer", "onTimer(timer: i32, id: u32)",
+    [I32, I32] -> [], Role::Timer, Optional, []);
+/// `onTimeout(id)`: connection `id` saw no bytes read or written for the `Socket.setTimeout`
+/// period. The connection stays open; the guest decides.
+pub const ON_TIMEOUT: GuestExport = export!("onTimeout", "onTimeout(id: u32)",
+    [I32] -> [], Role::Hook(Hook::Timeout), Optional, []);
 /// `_initialize()`: the module's start code (AssemblyScript `--exportStart _initialize`, a WASI
 /// reactor), run once its memory is reachable.
 pub const INITIALIZE: GuestExport = export!("_initialize", "_initialize()",
@@ -217,5 +229,14 @@ pub static GUEST_EXPORTS: &[GuestExport] = &[
     ON_END,
     ON_DRAIN,
     ON_CONNECT,
+    ON_TIMER,
+    ON_TIMEOUT,
     INITIALIZE,
+];
+
+/// Imports that only make sense with an export to deliver their result: a guest importing the
+/// first without exporting the second is refused at load, naming both.
+pub static IMPORT_NEEDS: &[(&str, &str, &GuestExport)] = &[
+    ("Timer", "set", &ON_TIMER),
+    ("Socket", "setTimeout", &ON_TIMEOUT),
 ];

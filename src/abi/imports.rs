@@ -10,7 +10,7 @@ use wasmer::{Function, FunctionEnv, Imports, Store, Type};
 
 use crate::abi::Sig;
 use crate::instance::imports::env::{self, Timer};
-use crate::instance::imports::{Ctx, HostEnv, level, socket};
+use crate::instance::imports::{Ctx, HostEnv, host, level, socket, timer};
 
 type Make = fn(&mut Store, &FunctionEnv<HostEnv>) -> Function;
 
@@ -46,6 +46,14 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("Socket", "pause", [I32] -> [], socket::pause),
     import!("Socket", "resume", [I32] -> [], socket::resume),
     import!("Socket", "connect", [I32, I32, I32] -> [I32], socket::connect),
+    import!("Socket", "setTimeout", [I32, I32] -> [I32], socket::set_timeout),
+    import!("Socket", "remoteAddress", [I32, I32, I32] -> [I32], socket::remote_address),
+    import!("Socket", "localAddress", [I32, I32, I32] -> [I32], socket::local_address),
+    import!("Socket", "remotePort", [I32] -> [I32], socket::remote_port),
+    import!("Socket", "localPort", [I32] -> [I32], socket::local_port),
+    import!("Timer", "set", [I32, I32, I32] -> [I32], timer::set),
+    import!("Timer", "clear", [I32] -> [], timer::clear),
+    import!("Host", "config", [I32, I32] -> [I32], host::config),
     import!("env", "abort", [I32, I32, I32, I32] -> [], env::abort),
     import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env::trace),
     import!("env", "seed", [] -> [F64], env::seed),
@@ -89,7 +97,11 @@ mod tests {
         let mut store = Store::default();
         let env = FunctionEnv::new(
             &mut store,
-            HostEnv::new(Limits::new(1024), Dialer::default()),
+            HostEnv::new(
+                Limits::new(1024),
+                Dialer::default(),
+                std::sync::Arc::from(&b""[..]),
+            ),
         );
         for imp in HOST_IMPORTS {
             let f = (imp.make)(&mut store, &env);

@@ -14,7 +14,7 @@ use std::fmt;
 
 use wasmer::Type;
 
-pub use exports::{Flavour, GUEST_EXPORTS, GuestExport, Hook, Need, Role};
+pub use exports::{Flavour, GUEST_EXPORTS, GuestExport, Hook, IMPORT_NEEDS, Need, Role};
 
 use crate::guest::error::{Code, Problem};
 
@@ -77,6 +77,8 @@ pub struct Abi {
     pub flavour: Flavour,
     /// Indexed by `Hook as usize`: whether the guest exports that event.
     pub hooks: [bool; Hook::COUNT],
+    /// `onTimer(timer, id)` is exported.
+    pub on_timer: bool,
     /// `_initialize()` is exported.
     pub initialize: bool,
 }
@@ -127,6 +129,7 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
     let mut abi = Abi {
         flavour: flavour.unwrap_or(Flavour::AssemblyScript),
         hooks: [false; Hook::COUNT],
+        on_timer: false,
         initialize: false,
     };
     for e in GUEST_EXPORTS {
@@ -158,7 +161,24 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
         match e.role {
             Role::Hook(h) => abi.hooks[h as usize] = present,
             Role::Initialize => abi.initialize = present,
+            Role::Timer => abi.on_timer = present,
             Role::Data | Role::Allocator => {}
+        }
+    }
+    for (module, name, export) in IMPORT_NEEDS {
+        let imported = shape
+            .imports
+            .iter()
+            .any(|i| i.module == *module && i.name == *name);
+        if imported && !matches!(find(shape, export), Ok(true)) {
+            problems.push(Problem::new(
+                Code::MissingExport,
+                format!(
+                    "imports {module}.{name} but does not export {} - export it to receive \
+                     what {module}.{name} asks for",
+                    export.human
+                ),
+            ));
         }
     }
     if !matches!(shape.exports.get("memory"), Some(Export::Memory)) {
@@ -437,5 +457,26 @@ mod tests {
             names.dedup();
             assert_eq!(before, names.len(), "{flavour}");
         }
+    }
+
+    #[test]
+    fn a_guest_importing_timers_without_on_timer_is_refused_naming_both() {
+        let mut s = shape(&as_modern());
+        s.imports = vec![Import {
+            module: "Timer".into(),
+            name: "set".into(),
+            sig: Some(Sig::new(&[I32, I32, I32], &[I32])),
+        }];
+        let errs = messages(detect(&s).unwrap_err());
+        assert_eq!(
+            errs,
+            vec![
+                "imports Timer.set but does not export onTimer(timer: i32, id: u32) - export it \
+                 to receive what Timer.set asks for"
+                    .to_string()
+            ]
+        );
+        s.exports.insert("onTimer".into(), f(&[I32, I32], &[]));
+        assert!(detect(&s).unwrap().on_timer);
     }
 }

@@ -3,13 +3,22 @@
 
 use std::borrow::Cow;
 
+/// Where a connection goes: its addresses as Node prints them (`127.0.0.1`, `::1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub remote_address: String,
+    pub remote_port: u16,
+    pub local_address: String,
+    pub local_port: u16,
+}
+
 /// One event for the instance that owns connection `id`. `Data` borrows its bytes inline (the
 /// copy-free path: they go straight from the JS Buffer into guest memory) and owns them when it
 /// crosses to a worker thread (`into_owned`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A socket was attached as `id`: `onConnection`.
-    Open(u32),
+    Open { id: u32, peer: Peer },
     /// Bytes arrived; `queued` is the socket's unsent output right now, as JS sees it: `onData`.
     Data {
         id: u32,
@@ -23,29 +32,33 @@ pub enum Event<'a> {
     /// The socket's queue fell to `queued` bytes: `onDrain` when one is owed.
     Drain { id: u32, queued: usize },
     /// An outbound connection the guest dialed is established: `onConnect`.
-    Connected(u32),
+    Connected { id: u32, peer: Peer },
     /// The socket is gone: `onClose`, the last event of the connection.
     Close(u32),
+    /// Time passed: run the timers and timeouts that are due (`onTimer`, `onTimeout`). It
+    /// concerns no connection; a worker thread makes its own.
+    Tick,
 }
 
 impl Event<'_> {
-    /// The connection the event is for.
-    pub fn id(&self) -> u32 {
+    /// The connection the event is for (`None` for `Tick`).
+    pub fn id(&self) -> Option<u32> {
         match *self {
-            Event::Open(id)
+            Event::Open { id, .. }
             | Event::Data { id, .. }
             | Event::End { id, .. }
             | Event::Error(id)
             | Event::Drain { id, .. }
-            | Event::Connected(id)
-            | Event::Close(id) => id,
+            | Event::Connected { id, .. }
+            | Event::Close(id) => Some(id),
+            Event::Tick => None,
         }
     }
 
     /// The same event owning its bytes, to cross to another thread.
     pub fn into_owned(self) -> Event<'static> {
         match self {
-            Event::Open(id) => Event::Open(id),
+            Event::Open { id, peer } => Event::Open { id, peer },
             Event::Data { id, bytes, queued } => Event::Data {
                 id,
                 bytes: Cow::Owned(bytes.into_owned()),
@@ -54,8 +67,9 @@ impl Event<'_> {
             Event::End { id, half_open } => Event::End { id, half_open },
             Event::Error(id) => Event::Error(id),
             Event::Drain { id, queued } => Event::Drain { id, queued },
-            Event::Connected(id) => Event::Connected(id),
+            Event::Connected { id, peer } => Event::Connected { id, peer },
             Event::Close(id) => Event::Close(id),
+            Event::Tick => Event::Tick,
         }
     }
 }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::guest::Guest;
-use crate::instance::executor::Executor;
+use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
 use crate::policy::allow::Allowlist;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
-use event::Event;
+use event::{Event, Peer};
 use ids::IdSource;
 use pool::{Pool, Sink};
 use stats::Stats;
@@ -35,19 +35,25 @@ pub struct Bridge {
 impl Bridge {
     /// `threads == 0`: inline; events run in the calling thread and output is read with
     /// `output`. Otherwise `threads` workers; output goes to `sink` (required then).
-    /// `allow`: what guests may dial with `Socket.connect`.
+    /// `allow`: what guests may dial with `Socket.connect`; `config`: what `Host.config` gives.
     pub fn new(
         guest: Arc<Guest>,
         limits: Limits,
         threads: usize,
         sink: Option<Sink>,
         allow: Allowlist,
+        config: Arc<[u8]>,
     ) -> Result<Bridge, Failure> {
         let ids = Arc::new(IdSource::default());
-        let dialer = Dialer::new(Arc::new(allow), ids.clone(), 0);
+        let setup = Setup {
+            limits,
+            dialer: Dialer::new(Arc::new(allow), ids.clone(), 0),
+            config,
+            report_deadlines: threads == 0,
+        };
         let mode = match (threads, sink) {
-            (0, _) => Mode::Inline(Box::new(Executor::new(guest, limits, dialer)?)),
-            (n, Some(sink)) => Mode::Threaded(Pool::new(guest, limits, n, sink, dialer)?),
+            (0, _) => Mode::Inline(Box::new(Executor::new(guest, setup)?)),
+            (n, Some(sink)) => Mode::Threaded(Pool::new(guest, setup, n, sink)?),
             (_, None) => {
                 return Err(Failure::new(
                     Kind::Host,
@@ -60,9 +66,9 @@ impl Bridge {
 
     /// Registers a new connection and runs `onConnection`. `None` once all 2^32 - 1 ids of this
     /// bridge are used up: ids are never reused, so the connection must be refused.
-    pub fn open(&mut self) -> Option<u32> {
+    pub fn open(&mut self, peer: Peer) -> Option<u32> {
         let id = self.ids.next()?;
-        self.event(Event::Open(id));
+        self.event(Event::Open { id, peer });
         Some(id)
     }
 

@@ -19,10 +19,8 @@ use crate::bridge::event::Event;
 use crate::bridge::ids::IdHasher;
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
-use crate::instance::executor::Executor;
+use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
-use crate::policy::dial::Dialer;
-use crate::policy::limits::Limits;
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -56,13 +54,7 @@ pub struct Pool {
 impl Pool {
     /// Starts `n` workers and waits until each has instantiated its guest.
     /// Worker `i` dials as worker `i` (its `Connect` records say so, for `adopt`).
-    pub fn new(
-        guest: Arc<Guest>,
-        limits: Limits,
-        n: usize,
-        sink: Sink,
-        dialer: Dialer,
-    ) -> Result<Pool, Failure> {
+    pub fn new(guest: Arc<Guest>, setup: Setup, n: usize, sink: Sink) -> Result<Pool, Failure> {
         let mut workers = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         let mut ready = Vec::with_capacity(n);
@@ -72,11 +64,14 @@ impl Pool {
             let stats = Arc::new(Mutex::new(Stats::default()));
             let (g, s, st) = (guest.clone(), sink.clone(), stats.clone());
             // MAX_THREADS (policy/limits.rs) keeps every index within a u8.
-            let d = dialer.for_worker(i as u8);
+            let setup = Setup {
+                dialer: setup.dialer.for_worker(i as u8),
+                ..setup.clone()
+            };
             let spawned = thread::Builder::new()
                 .name(format!("wsb-worker-{i}"))
                 .stack_size(WORKER_STACK)
-                .spawn(move || match Executor::new(g, limits, d) {
+                .spawn(move || match Executor::new(g, setup) {
                     Ok(exec) => {
                         let _ = ready_tx.send(Ok(()));
                         run(exec, rx, s, st);
@@ -127,9 +122,10 @@ impl Pool {
     /// Sends an event to the worker that owns its connection. `Open` binds the connection to the
     /// least-loaded worker, `Close` unbinds it; events for unknown ids are dropped.
     pub fn send(&mut self, event: Event<'static>) {
-        let id = event.id();
+        // A worker makes its own ticks.
+        let Some(id) = event.id() else { return };
         let owner = match event {
-            Event::Open(_) => {
+            Event::Open { .. } => {
                 let i = (0..self.workers.len())
                     .min_by_key(|&i| self.workers[i].load)
                     .unwrap_or(0);
@@ -177,11 +173,26 @@ impl Drop for Pool {
     }
 }
 
-/// A worker's loop: run every waiting event, then hand the batch over.
+/// A worker's loop: wait for events until the next timer is due, run every waiting event and
+/// every due timer, then hand the batch over.
 fn run(mut exec: Executor, rx: Receiver<Msg>, sink: Sink, stats: Arc<Mutex<Stats>>) {
     // Output of the start function (logs).
     flush(&mut exec, &sink, &stats);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let received = match exec.next_deadline() {
+            Some(at) => rx.recv_deadline(at).map_err(|e| e.is_disconnected()),
+            None => rx.recv().map_err(|_| true),
+        };
+        let first = match received {
+            Ok(msg) => msg,
+            // The deadline passed: run the timers.
+            Err(false) => {
+                exec.handle(Event::Tick);
+                flush(&mut exec, &sink, &stats);
+                continue;
+            }
+            Err(true) => return,
+        };
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             let Msg::Event(event) = msg else {
@@ -200,6 +211,7 @@ fn run(mut exec: Executor, rx: Receiver<Msg>, sink: Sink, stats: Arc<Mutex<Stats
                 next = rx.try_recv().ok();
             }
         }
+        exec.handle(Event::Tick);
         flush(&mut exec, &sink, &stats);
     }
 }

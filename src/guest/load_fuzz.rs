@@ -19,7 +19,7 @@ use crate::abi::imports::HOST_IMPORTS;
 use crate::bridge::event::Event;
 use crate::guest::memcap::MemoryCap;
 use crate::guest::{self, Settings};
-use crate::instance::executor::Executor;
+use crate::instance::executor::{Executor, Setup};
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
@@ -51,16 +51,29 @@ struct Tally {
     refused: usize,
     start_failed: usize,
     slowest: Duration,
+    /// Inputs that took longer than `MAX_PER_INPUT` (saved to the temp folder).
+    too_slow: Vec<String>,
 }
 
 /// The most one input may take: compiling a generated module is milliseconds; anything near
 /// this is a hang.
 const MAX_PER_INPUT: Duration = Duration::from_secs(20);
+/// An input slower than this is saved to the temp folder (`wsb-slow-*.wasm`).
+const SLOW: Duration = Duration::from_secs(2);
 
 fn settings() -> Settings {
     Settings {
         fuel: Some(200_000),
         memory: MemoryCap::from_bytes(16 << 20),
+    }
+}
+
+fn setup() -> Setup {
+    Setup {
+        limits: Limits::new(65536),
+        dialer: Dialer::default(),
+        config: Arc::from(&b"{}"[..]),
+        report_deadlines: true,
     }
 }
 
@@ -76,13 +89,16 @@ fn exercise(what: &str, bytes: &[u8], tally: &mut Tally) {
                 }
                 Some(false)
             }
-            Ok(g) => match Executor::new(Arc::new(g), Limits::new(65536), Dialer::default()) {
+            Ok(g) => match Executor::new(Arc::new(g), setup()) {
                 Err(f) => {
                     assert!(!f.message.is_empty());
                     None
                 }
                 Ok(mut exec) => {
-                    exec.handle(Event::Open(1));
+                    exec.handle(Event::Open {
+                        id: 1,
+                        peer: Default::default(),
+                    });
                     exec.handle(Event::Data {
                         id: 1,
                         bytes: Cow::Borrowed(b"GET / HTTP/1.1\r\n\r\n"),
@@ -92,6 +108,7 @@ fn exercise(what: &str, bytes: &[u8], tally: &mut Tally) {
                         id: 1,
                         half_open: false,
                     });
+                    exec.handle(Event::Tick);
                     exec.handle(Event::Close(1));
                     exec.take_output();
                     Some(true)
@@ -100,13 +117,21 @@ fn exercise(what: &str, bytes: &[u8], tally: &mut Tally) {
         }
     }));
     let took = started.elapsed();
+    if took > SLOW {
+        // Keep the input for a look by hand.
+        let file = std::env::temp_dir().join(format!("wsb-slow-{}.wasm", what.replace(' ', "-")));
+        let _ = std::fs::write(&file, bytes);
+        println!("{what}: took {took:?}; saved as {}", file.display());
+    }
     match outcome {
         Ok(Some(true)) => tally.loaded += 1,
         Ok(Some(false)) => tally.refused += 1,
         Ok(None) => tally.start_failed += 1,
         Err(_) => panic!("{what}: loading panicked (input of {} bytes)", bytes.len()),
     }
-    assert!(took < MAX_PER_INPUT, "{what}: took {took:?}");
+    if took >= MAX_PER_INPUT {
+        tally.too_slow.push(format!("{what}: {took:?}"));
+    }
     tally.slowest = tally.slowest.max(took);
 }
 
@@ -218,6 +243,9 @@ fn real_guests() -> Vec<(String, Vec<u8>)> {
 
 /// One random edit: flip, overwrite, insert or delete bytes, or truncate.
 fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        bytes.push(rng.next() as u8);
+    }
     let at = rng.below(bytes.len());
     match rng.below(6) {
         0 => bytes[at] ^= 1 << rng.below(8),
@@ -286,6 +314,7 @@ fn generated_modules_either_load_and_serve_or_are_refused() {
         cases(),
         started.elapsed()
     );
+    assert!(tally.too_slow.is_empty(), "inputs that hung: {tally:?}");
     assert!(tally.loaded > 0, "no generated guest loaded: {tally:?}");
     assert!(
         tally.refused > 0,
@@ -317,5 +346,42 @@ fn byte_mutations_of_real_guests_either_load_and_serve_or_are_refused() {
         guests.len(),
         started.elapsed()
     );
+    assert!(tally.too_slow.is_empty(), "inputs that hung: {tally:?}");
     assert!(tally.refused > 0, "{tally:?}");
+}
+
+/// One saved input, phase by phase: `WSB_FUZZ_FILE=/tmp/wsb-slow-....wasm cargo test --release
+/// --no-default-features --lib load_fuzz::one_file -- --ignored --nocapture`.
+#[test]
+#[ignore = "for inputs saved by a campaign"]
+fn one_file() {
+    let file = std::env::var("WSB_FUZZ_FILE").expect("WSB_FUZZ_FILE names the input");
+    let bytes = std::fs::read(&file).expect("readable");
+    let t = Instant::now();
+    let loaded = guest::compile("fuzz.wasm", &bytes, &settings());
+    println!("compile: {:?} ({})", t.elapsed(), loaded.is_ok());
+    let Ok(g) = loaded else { return };
+    let t = Instant::now();
+    let exec = Executor::new(Arc::new(g), setup());
+    println!("start: {:?} ({})", t.elapsed(), exec.is_ok());
+    let Ok(mut exec) = exec else { return };
+    let events = [
+        Event::Open {
+            id: 1,
+            peer: Default::default(),
+        },
+        Event::Data {
+            id: 1,
+            bytes: Cow::Borrowed(b"x"),
+            queued: 0,
+        },
+        Event::Tick,
+        Event::Close(1),
+    ];
+    for e in events {
+        let t = Instant::now();
+        let what = format!("{e:?}");
+        exec.handle(e);
+        println!("{what}: {:?}", t.elapsed());
+    }
 }

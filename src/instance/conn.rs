@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+use crate::bridge::event::Peer;
 use crate::bridge::ids::IdHasher;
 
 /// Host-side state of one connection.
@@ -23,6 +24,8 @@ pub struct Conn {
     pub want_drain: bool,
     /// The guest dialed it (`Socket.connect`); it was not accepted.
     pub outbound: bool,
+    /// Its addresses; for a dialed connection, known once it is established.
+    pub peer: Option<Box<Peer>>,
 }
 
 impl Conn {
@@ -40,9 +43,15 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
-    /// An accepted connection.
-    pub fn insert(&mut self, id: u32) {
-        self.put(id, Conn::default());
+    /// An accepted connection, with its addresses.
+    pub fn insert(&mut self, id: u32, peer: Peer) {
+        self.put(
+            id,
+            Conn {
+                peer: Some(Box::new(peer)),
+                ..Conn::default()
+            },
+        );
     }
 
     /// A connection the guest dialed.
@@ -99,7 +108,7 @@ mod tests {
     fn a_table_of_many_ids_finds_and_removes_each() {
         let mut t = ConnTable::default();
         for id in 1..=50_000u32 {
-            t.insert(id);
+            t.insert(id, Peer::default());
         }
         for id in (1..=50_000u32).step_by(2) {
             assert!(t.remove(id).is_some());

@@ -10,11 +10,12 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmer::{FunctionEnv, Instance, InstantiationError, RuntimeError, Store};
 
 use crate::abi::Hook;
-use crate::bridge::event::Event;
+use crate::bridge::event::{Event, Peer};
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::guest::memcap::{self, GrowWatch, describe_bytes};
@@ -22,7 +23,8 @@ use crate::instance::exports::Exports;
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::fuel::Fuel;
 use crate::instance::imports::{self, HostEnv};
-use crate::instance::outbox::{NO_ID, Op, Outbox};
+use crate::instance::outbox::{NO_ID, NO_TIMER, Op, Outbox};
+use crate::instance::timers::Due;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
@@ -33,31 +35,49 @@ struct Live {
     grow: GrowWatch,
 }
 
+/// What every instance of an executor is made with.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub limits: Limits,
+    pub dialer: Dialer,
+    /// The bridge's `config` option (`Host.config`).
+    pub config: Arc<[u8]>,
+    /// Inline mode: append a `Timer` record whenever the next deadline changes, so JS can arm
+    /// its timer. A worker thread asks `next_deadline` instead.
+    pub report_deadlines: bool,
+}
+
 pub struct Executor {
     guest: Arc<Guest>,
-    limits: Limits,
-    dialer: Dialer,
+    setup: Setup,
     store: Store,
     env: FunctionEnv<HostEnv>,
     /// `None` only when a replacement instance could not be started.
     live: Option<Live>,
     stats: Stats,
+    /// The deadline JS was last told about (inline mode); `None` before any.
+    reported: Option<Option<Instant>>,
 }
 
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
-    pub fn new(guest: Arc<Guest>, limits: Limits, dialer: Dialer) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, limits, &dialer)?;
+    pub fn new(guest: Arc<Guest>, setup: Setup) -> Result<Executor, Failure> {
+        let (store, env, live) = instantiate(&guest, &setup)?;
         Ok(Executor {
             guest,
-            limits,
-            dialer,
+            setup,
             store,
             env,
             live: Some(live),
             stats: Stats::default(),
+            reported: None,
         })
+    }
+
+    /// When the earliest timer or timeout may be due (a worker waits until then).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.env.as_ref(&self.store).timers.next_deadline()
     }
 
     fn env(&mut self) -> &mut HostEnv {
@@ -94,18 +114,63 @@ impl Executor {
     /// Runs one event.
     pub fn handle(&mut self, event: Event<'_>) {
         match event {
-            Event::Open(id) => self.open(id),
+            Event::Open { id, peer } => self.open(id, peer),
             Event::Data { id, bytes, queued } => self.data(id, &bytes, queued),
             Event::End { id, half_open } => self.end(id, half_open),
             Event::Error(id) => self.hook(id, Hook::Error),
             Event::Drain { id, queued } => self.drain(id, queued),
-            Event::Connected(id) => self.hook(id, Hook::Connect),
+            Event::Connected { id, peer } => self.connected(id, peer),
             Event::Close(id) => self.close(id),
+            Event::Tick => self.tick(),
+        }
+        if self.setup.report_deadlines {
+            self.report_deadline();
+        }
+    }
+
+    /// Inline mode: tells JS (a `Timer` record) when the next timer is due, if that changed.
+    fn report_deadline(&mut self) {
+        let next = self.next_deadline();
+        if self.reported == Some(next) {
+            return;
+        }
+        self.reported = Some(next);
+        let ms = next.map_or(NO_TIMER, |at| {
+            let wait = at.saturating_duration_since(Instant::now());
+            // Rounded up: a timer that fires early only finds nothing due and waits again.
+            (wait.as_micros().div_ceil(1000)).min(NO_TIMER as u128 - 1) as u32
+        });
+        self.env().out.timer(ms);
+    }
+
+    /// Runs every timer and timeout due now, each as an event of its own.
+    fn tick(&mut self) {
+        // JS's timer is spent: whatever is next must be reported again.
+        self.reported = None;
+        let now = Instant::now();
+        while self.live.is_some() {
+            let Some(due) = self.env().timers.pop_due(now) else {
+                break;
+            };
+            match due {
+                Due::Idle(id) => self.hook(id, Hook::Timeout),
+                Due::Timer { timer, conn } => {
+                    if conn != 0 && self.env().conns.get(conn).is_none_or(|c| c.closing) {
+                        continue;
+                    }
+                    // An instance timer concerns no connection.
+                    let owner = if conn == 0 { NO_ID } else { conn };
+                    self.run(owner, |exports, store| match &exports.on_timer {
+                        Some(f) => f.call(store, timer, conn as i32),
+                        None => Ok(()),
+                    });
+                }
+            }
         }
     }
 
     /// A new connection: registers `id` and calls `onConnection(id)`.
-    fn open(&mut self, id: u32) {
+    fn open(&mut self, id: u32, peer: Peer) {
         if self.live.is_none() {
             let out = std::mem::take(&mut self.env().out);
             self.restart(out);
@@ -117,8 +182,17 @@ impl Executor {
             self.stats.closed += 1;
             return;
         }
-        self.env().conns.insert(id);
+        self.env().conns.insert(id, peer);
         self.call_hook(id, Hook::Connection);
+    }
+
+    /// The outbound connection `id` (dialed by the guest) is established at `peer`:
+    /// `onConnect(id)` when the guest exports it.
+    fn connected(&mut self, id: u32, peer: Peer) {
+        if let Some(conn) = self.env().conns.get_mut(id) {
+            conn.peer = Some(Box::new(peer));
+        }
+        self.hook(id, Hook::Connect);
     }
 
     /// Bytes arrived on `id`. `queued` is the socket's unsent output right now, as JS sees it.
@@ -128,6 +202,7 @@ impl Executor {
             _ => return,
         }
         self.stats.bytes_in += data.len() as u64;
+        self.env().timers.activity(id);
         let env = self.env.clone();
         self.run(id, |exports, store| exports.deliver(store, &env, id, data));
     }
@@ -151,7 +226,7 @@ impl Executor {
     /// The socket of `id` sent its queued output (`queued` bytes remain): `onDrain(id)` when a
     /// `Socket.write` returned false since the last drain and the guest exports it.
     fn drain(&mut self, id: u32, queued: usize) {
-        let hwm = self.limits.high_water_mark;
+        let hwm = self.setup.limits.high_water_mark;
         match self.env().conns.get_mut(id) {
             Some(conn) if !conn.closing && conn.want_drain && queued < hwm => {
                 conn.want_drain = false;
@@ -168,6 +243,7 @@ impl Executor {
         if self.env().conns.remove(id).is_none() {
             return;
         }
+        self.env().timers.forget(id);
         self.stats.closed += 1;
         self.call_hook(id, Hook::Close);
     }
@@ -254,7 +330,7 @@ impl Executor {
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, self.limits, &self.dialer) {
+        match instantiate(&self.guest, &self.setup) {
             Ok((store, env, live)) => {
                 self.stats += self.env.as_ref(&self.store).stats;
                 self.store = store;
@@ -309,11 +385,11 @@ fn explain(
 /// looks up its exports.
 fn instantiate(
     guest: &Guest,
-    limits: Limits,
-    dialer: &Dialer,
+    setup: &Setup,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let env = FunctionEnv::new(&mut store, HostEnv::new(limits, dialer.clone()));
+    let host = HostEnv::new(setup.limits, setup.dialer.clone(), setup.config.clone());
+    let env = FunctionEnv::new(&mut store, host);
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();
     let start_failed =

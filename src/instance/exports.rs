@@ -45,6 +45,8 @@ pub struct Exports {
     /// Indexed by `Hook as usize`; `None` for an optional event the guest does not export.
     hooks: [Option<HookFn>; Hook::COUNT],
     pub initialize: Option<TypedFunction<(), ()>>,
+    /// `onTimer(timer, id)`, when exported.
+    pub on_timer: Option<TypedFunction<(i32, i32), ()>>,
     allocator: Allocator,
 }
 
@@ -112,6 +114,10 @@ impl Exports {
             true => Some(typed(instance, store, &table::INITIALIZE)?),
             false => None,
         };
+        let on_timer = match abi.on_timer {
+            true => Some(typed(instance, store, &table::ON_TIMER)?),
+            false => None,
+        };
         let fuel = fuel
             .map(|budget| Fuel::lookup(instance, budget))
             .transpose()?;
@@ -120,6 +126,7 @@ impl Exports {
             fuel,
             hooks,
             initialize,
+            on_timer,
             allocator,
         })
     }

@@ -9,3 +9,4 @@ pub mod fuel;
 pub mod guestmem;
 pub mod imports;
 pub mod outbox;
+pub mod timers;

@@ -51,11 +51,17 @@ pub enum Op {
     /// The guest dialed a new connection with this id (`Socket.connect`): `sub` is the worker
     /// that owns it, the u16 at offset 2 the port, the payload the host (UTF-8).
     Connect = 10,
+    /// Inline mode: the instance's next timer is due in `u32` payload milliseconds (`NO_TIMER`:
+    /// none); JS arms one libuv timer for it and calls the bridge's `tick` then.
+    Timer = 11,
 }
+
+/// The `Timer` record's "no timer pending".
+pub const NO_TIMER: u32 = u32::MAX;
 
 impl Op {
     /// Every op with the name JS knows it by (`constants().ops`, read by js/batch.js).
-    pub const ALL: [(Op, &'static str); 10] = [
+    pub const ALL: [(Op, &'static str); 11] = [
         (Op::Write, "WRITE"),
         (Op::End, "END"),
         (Op::Close, "CLOSE"),
@@ -66,6 +72,7 @@ impl Op {
         (Op::WantDrain, "WANT_DRAIN"),
         (Op::Ack, "ACK"),
         (Op::Connect, "CONNECT"),
+        (Op::Timer, "TIMER"),
     ];
 
     #[cfg(test)]
@@ -146,6 +153,13 @@ impl Outbox {
     /// Appends a record without payload (`End`, `Close`, `Pause`, `Resume`, `WantDrain`).
     pub fn command(&mut self, op: Op, id: u32) {
         self.header(op, 0, id, 0);
+        self.last_write = None;
+    }
+
+    /// Appends a `Timer` record: the next timer is due in `ms` (`NO_TIMER`: none).
+    pub fn timer(&mut self, ms: u32) {
+        self.header(Op::Timer, 0, NO_ID, 4);
+        self.buf.extend_from_slice(&ms.to_le_bytes());
         self.last_write = None;
     }
 

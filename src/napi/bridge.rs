@@ -11,7 +11,7 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::bridge::Bridge;
-use crate::bridge::event::Event;
+use crate::bridge::event::{Event, Peer};
 use crate::bridge::pool::Sink;
 use crate::guest::Code;
 use crate::napi::compile::CompiledGuest;
@@ -33,6 +33,18 @@ pub struct NativeOptions<'a> {
     pub out: Buffer,
     /// Threaded mode: called on the JS thread with each batch a worker produced.
     pub on_output: Option<Function<'a, Buffer, ()>>,
+    /// The `config` option as bytes (`Host.config`); absent: none.
+    pub config: Option<Buffer>,
+}
+
+/// A connection's addresses as JS passes them (`socket.remoteAddress`, ...).
+fn peer(remote_address: String, remote_port: u32, local_address: String, local_port: u32) -> Peer {
+    Peer {
+        remote_address,
+        remote_port: remote_port as u16,
+        local_address,
+        local_port: local_port as u16,
+    }
 }
 
 #[napi(object)]
@@ -183,7 +195,8 @@ impl NativeBridge {
             Limits::new(hwm)
         }
         .with_max_event_output(options.max_event_output_bytes as usize);
-        let bridge = Bridge::new(guest.inner.clone(), limits, threads, sink, allow)
+        let config: Arc<[u8]> = Arc::from(options.config.as_deref().unwrap_or_default());
+        let bridge = Bridge::new(guest.inner.clone(), limits, threads, sink, allow, config)
             .map_err(|f| start_failed(guest, &f.message))?;
         Ok(NativeBridge {
             core: Rc::new(RefCell::new(Core {
@@ -235,17 +248,38 @@ impl NativeBridge {
         Ok(())
     }
 
-    /// Registers a connection and runs onConnection; returns its id, or null when ids ran
-    /// out. Its output is read with `flush`.
+    /// Registers a connection with its addresses and runs onConnection; returns its id, or
+    /// null when ids ran out. Its output is read with `flush`.
     #[napi]
-    pub fn open(&self) -> Result<Option<u32>> {
-        Ok(self.core()?.bridge.open())
+    pub fn open(
+        &self,
+        remote_address: String,
+        remote_port: u32,
+        local_address: String,
+        local_port: u32,
+    ) -> Result<Option<u32>> {
+        let peer = peer(remote_address, remote_port, local_address, local_port);
+        Ok(self.core()?.bridge.open(peer))
     }
 
-    /// The outbound connection `id` is established: onConnect.
+    /// The outbound connection `id` is established, with these addresses: onConnect.
     #[napi]
-    pub fn connected(&self, id: u32) -> Result<u32> {
-        self.event(Event::Connected(id))
+    pub fn connected(
+        &self,
+        id: u32,
+        remote_address: String,
+        remote_port: u32,
+        local_address: String,
+        local_port: u32,
+    ) -> Result<u32> {
+        let peer = peer(remote_address, remote_port, local_address, local_port);
+        self.event(Event::Connected { id, peer })
+    }
+
+    /// Inline mode: the timer JS armed for a `Timer` record went off; runs what is due.
+    #[napi]
+    pub fn tick(&self) -> Result<u32> {
+        self.event(Event::Tick)
     }
 
     /// The peer sent FIN; `half_open` is the socket's allowHalfOpen.

@@ -11,6 +11,7 @@ use crate::guest::memcap;
 use crate::instance::failure::Kind;
 use crate::instance::imports::level;
 use crate::instance::outbox::{self, Op};
+use crate::instance::timers;
 use crate::policy::limits;
 
 #[napi(object)]
@@ -21,6 +22,10 @@ pub struct Constants {
     pub header: u32,
     /// The id of a record that concerns no connection.
     pub no_id: u32,
+    /// A `Timer` record's "no timer pending".
+    pub no_timer: u32,
+    /// Most live `Timer.set` timers per instance.
+    pub max_timers: u32,
     /// Log level names, indexed by the level number.
     pub levels: Vec<String>,
     /// GuestError kinds, indexed by the kind number (index 0 is unused: "").
@@ -51,6 +56,8 @@ pub fn constants() -> Constants {
             .collect(),
         header: outbox::HEADER as u32,
         no_id: outbox::NO_ID,
+        no_timer: outbox::NO_TIMER,
+        max_timers: timers::MAX_TIMERS as u32,
         levels: level::NAMES.iter().map(|s| s.to_string()).collect(),
         kinds,
         load_codes: Code::ALL.iter().map(|c| c.as_str().to_string()).collect(),

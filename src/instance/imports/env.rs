@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmer::RuntimeError;
 
 use crate::instance::failure::Kind;
-use crate::instance::imports::{Ctx, MAX_TIMER_LABEL, MAX_TIMERS, level};
+use crate::instance::imports::{Ctx, MAX_TIME_LABELS, MAX_TIMER_LABEL, level};
 
 /// `env.abort(message: string, file: string, line: u32, column: u32)`: AssemblyScript's `abort`
 /// (failed `assert`, `throw`, index out of range). Stops the guest with a GuestError of kind
@@ -158,13 +158,13 @@ pub(crate) fn timer(mut ctx: Ctx, what: Timer, ptr: i32) -> Result<(), RuntimeEr
     }
     let started = match what {
         Timer::Start => {
-            if env.timers.len() < MAX_TIMERS {
-                env.timers.insert(label, Instant::now());
+            if env.time_labels.len() < MAX_TIME_LABELS {
+                env.time_labels.insert(label, Instant::now());
             }
             return Ok(());
         }
-        Timer::Log => env.timers.get(&label).copied(),
-        Timer::End => env.timers.remove(&label),
+        Timer::Log => env.time_labels.get(&label).copied(),
+        Timer::End => env.time_labels.remove(&label),
     };
     if let Some(t) = started {
         let ms = t.elapsed().as_secs_f64() * 1000.0;

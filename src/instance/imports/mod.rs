@@ -15,9 +15,12 @@
 //!   to the instance's outbox and delivered after the event returns.
 
 pub mod env;
+pub mod host;
 pub mod socket;
+pub mod timer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmer::{AsStoreRef, FunctionEnvMut, Memory, RuntimeError};
@@ -28,6 +31,7 @@ use crate::instance::conn::ConnTable;
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::guestmem::{OutOfBounds, read_as_string};
 use crate::instance::outbox::{NO_ID, Op, Outbox};
+use crate::instance::timers::Timers;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 
@@ -48,7 +52,7 @@ pub mod level {
     pub const NAMES: [&str; 6] = ["log", "info", "warn", "error", "debug", "trace"];
 }
 
-pub(crate) const MAX_TIMERS: usize = 1024;
+pub(crate) const MAX_TIME_LABELS: usize = 1024;
 /// Longest timer label kept (bytes; longer labels are cut, at a character boundary), so the
 /// timers of one instance hold at most about 1 MiB.
 pub(crate) const MAX_TIMER_LABEL: usize = 1024;
@@ -85,16 +89,20 @@ pub struct HostEnv {
     pub stats: Stats,
     /// What `Socket.connect` may dial, and the ids it hands out.
     pub dialer: Dialer,
+    /// `Timer.set` timers and `Socket.setTimeout` timeouts.
+    pub timers: Timers,
+    /// The bridge's `config` option (`Host.config`); empty: none.
+    pub config: Arc<[u8]>,
     /// What the current event has produced so far, against the per-event caps.
     event: EventOutput,
     /// `console.time` labels running (`env.rs`).
-    timers: HashMap<String, Instant>,
+    pub(crate) time_labels: HashMap<String, Instant>,
     /// Makes every `env.seed` differ.
     seed_counter: u64,
 }
 
 impl HostEnv {
-    pub fn new(limits: Limits, dialer: Dialer) -> HostEnv {
+    pub fn new(limits: Limits, dialer: Dialer, config: Arc<[u8]>) -> HostEnv {
         HostEnv {
             memory: None,
             out: Outbox::default(),
@@ -103,8 +111,10 @@ impl HostEnv {
             limits,
             stats: Stats::default(),
             dialer,
+            timers: Timers::default(),
+            config,
             event: EventOutput::default(),
-            timers: HashMap::new(),
+            time_labels: HashMap::new(),
             seed_counter: 0,
         }
     }
@@ -215,7 +225,7 @@ mod tests {
         let mut store = Store::default();
         let env = FunctionEnv::new(
             &mut store,
-            HostEnv::new(Limits::new(65536), Dialer::default()),
+            HostEnv::new(Limits::new(65536), Dialer::default(), Arc::from(&b""[..])),
         );
         let imports = build(&mut store, &env);
         let module = wasmer::Module::new(&store, wat).unwrap();
@@ -223,7 +233,9 @@ mod tests {
         let memory = instance.exports.get_memory("memory").unwrap().clone();
         let host = env.as_mut(&mut store);
         host.memory = Some(memory);
-        conns.iter().for_each(|&id| host.conns.insert(id));
+        conns
+            .iter()
+            .for_each(|&id| host.conns.insert(id, Default::default()));
         let run = instance.exports.get_function("run").unwrap();
         let results = match run.call(&mut store, &[]) {
             Ok(values) => values.iter().map(|v| v.unwrap_i32()).collect(),

@@ -1,12 +1,18 @@
-//! Module `Socket`: what a guest does with its connections (write, end, close, pause, resume)
-//! and how it opens new ones (connect). Registered in `abi/imports.rs`.
+//! Module `Socket`: what a guest does with its connections (write, end, close, pause, resume,
+//! setTimeout), who they are (addresses and ports), and how it opens new ones (connect).
+//! Registered in `abi/imports.rs`.
+
+use std::time::Instant;
 
 use wasmer::RuntimeError;
 
+use crate::bridge::event::Peer;
+
 use crate::instance::failure::Kind;
-use crate::instance::guestmem::{checked_range, guest_bytes, read_into};
+use crate::instance::guestmem::{checked_range, guest_bytes, read_into, write_from};
 use crate::instance::imports::{Ctx, level};
 use crate::instance::outbox::{HEADER, Op};
+use crate::instance::timers;
 use crate::policy::{allow, dial};
 
 /// `Socket.write(id: u32, ptr: usize, len: u32) -> bool`
@@ -62,6 +68,7 @@ pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Ru
     if len > 0 {
         env.out.write(id, data);
         env.stats.bytes_out += len as u64;
+        env.timers.activity(id);
     }
     if newly_full {
         env.out.command(Op::WantDrain, id);
@@ -169,4 +176,81 @@ pub(crate) fn connect(mut ctx: Ctx, ptr: i32, len: i32, port: i32) -> Result<i32
             Ok(refusal.code)
         }
     }
+}
+
+/// `Socket.setTimeout(id: u32, ms: u32) -> i32`
+///
+/// Node's `socket.setTimeout`: the host calls `onTimeout(id)` once `ms` pass with no bytes read
+/// from or written to `id` (data delivered to `onData`, or accepted by `Socket.write`); activity
+/// re-arms it, and it fires once per quiet period. 0 turns it off. The connection is not closed:
+/// the guest decides. Returns 0, or -1 unknown or closing connection, -2 `ms` over 2^31 - 1. A
+/// guest that imports it must export `onTimeout(id)`.
+pub(crate) fn set_timeout(mut ctx: Ctx, id: i32, ms: i32) -> i32 {
+    let env = ctx.data_mut();
+    let id = id as u32;
+    if env.conns.get(id).is_none_or(|c| c.closing) {
+        return timers::code::UNKNOWN;
+    }
+    env.timers.set_idle(Instant::now(), id, ms as u32)
+}
+
+/// `Socket.remoteAddress(id: u32, ptr: usize, cap: u32) -> i32`
+///
+/// Copies the peer's address as Node prints it (`127.0.0.1`, `::1`), UTF-8, at most `cap` bytes,
+/// to guest memory at `ptr` (the guest owns the buffer), and returns its full length; -1 for an
+/// id this instance does not know, or a dialed connection before `onConnect`. Valid from
+/// `onConnection` / `onConnect` until `onClose` returns. A range outside guest memory traps.
+pub(crate) fn remote_address(ctx: Ctx, id: i32, ptr: i32, cap: i32) -> Result<i32, RuntimeError> {
+    copy_address(ctx, "Socket.remoteAddress", id, ptr, cap, |p| {
+        &p.remote_address
+    })
+}
+
+/// `Socket.localAddress(id: u32, ptr: usize, cap: u32) -> i32`: this side's address, as
+/// `remoteAddress`.
+pub(crate) fn local_address(ctx: Ctx, id: i32, ptr: i32, cap: i32) -> Result<i32, RuntimeError> {
+    copy_address(ctx, "Socket.localAddress", id, ptr, cap, |p| {
+        &p.local_address
+    })
+}
+
+fn copy_address(
+    mut ctx: Ctx,
+    what: &str,
+    id: i32,
+    ptr: i32,
+    cap: i32,
+    pick: fn(&Peer) -> &String,
+) -> Result<i32, RuntimeError> {
+    let (env, store) = ctx.data_and_store_mut();
+    let Some(peer) = env.conns.get(id as u32).and_then(|c| c.peer.as_deref()) else {
+        return Ok(-1);
+    };
+    let address = pick(peer).clone();
+    let n = address.len().min(cap as u32 as usize);
+    if n > 0
+        && let Some(memory) = env.memory.clone()
+        && let Err(e) = write_from(&memory.view(&store), ptr as u32, &address.as_bytes()[..n])
+    {
+        return Err(env.fail(Kind::Trap, format!("{what}: {e}")));
+    }
+    Ok(address.len() as i32)
+}
+
+/// `Socket.remotePort(id: u32) -> i32`: the peer's port; -1 as for `remoteAddress`.
+pub(crate) fn remote_port(mut ctx: Ctx, id: i32) -> i32 {
+    port(&mut ctx, id, |p| p.remote_port)
+}
+
+/// `Socket.localPort(id: u32) -> i32`: this side's port; -1 as for `remoteAddress`.
+pub(crate) fn local_port(mut ctx: Ctx, id: i32) -> i32 {
+    port(&mut ctx, id, |p| p.local_port)
+}
+
+fn port(ctx: &mut Ctx, id: i32, pick: fn(&Peer) -> u16) -> i32 {
+    let env = ctx.data_mut();
+    env.conns
+        .get(id as u32)
+        .and_then(|c| c.peer.as_deref())
+        .map_or(-1, |p| pick(p) as i32)
 }
