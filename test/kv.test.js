@@ -344,8 +344,10 @@ for (const mode of MODES) {
 
     it('writes the answers to GETs of a 1 MiB value to a client that reads only later, pausing instead of overrunning its output', async function () {
       const value = crypto.randomBytes(1024 * 1024);
-      assert.equal(await redis.set('big', value), 'OK');
-      const socket = await connect(srv.port);
+      const socket = await connect(srv.port); // one connection: with threads, one worker's store
+      const stored = readBytes(socket, 5);
+      socket.write(resp('SET', 'big', value));
+      assert.equal((await stored).toString(), '+OK\r\n');
       socket.pause();
       const n = 40; // 40 MiB of answers, far over the host's hard cap on queued output
       socket.write(Buffer.concat(Array.from({ length: n }, () => resp('GET', 'big'))));
