@@ -8,7 +8,7 @@
 
 const fs = require('node:fs');
 
-const ORDER = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads', 'rust-echo', 'bridge-inline-fuel'];
+const ORDER = ['node-net', 'resp-js', 'v8-wasm', 'bridge-inline', 'bridge-threads', 'rust-echo', 'bridge-inline-fuel', 'redis'];
 
 const num = (n) => (n === null || n === undefined ? '-' : Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
 const ratio = (r) => (r === null || r === undefined ? '-' : r.toFixed(2));
@@ -36,7 +36,7 @@ function renderMarkdown(report) {
     const cells = kinds.map((k) => (t.rows[k] ? `${num(t.rows[k].median)} (${ratio(t.rows[k].ratio)})` : ''));
     lines.push(`| ${id} | ${t.unit} | ${cells.join(' | ')} |`);
   }
-  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
+  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; resp-js for kv; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
   if (report.load) {
     lines.push('', '| guest | wasm bytes | compile (no cache) ms | cold cacheDir ms | cache hit ms |', '| --- | ---: | ---: | ---: | ---: |');
     for (const [g, l] of Object.entries(report.load)) {
