@@ -19,15 +19,20 @@ function kindsOf(scenarios) {
   return ORDER.filter((k) => seen.has(k)).concat([...seen].filter((k) => !ORDER.includes(k)));
 }
 
-function describe(machine) {
-  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds of ${machine.seconds} s, ${machine.date.slice(0, 10)}`;
+function describe(machine, scenarios = {}) {
+  // Timed scenarios run `seconds`; kv runs a count of requests (redis-benchmark -n).
+  const ids = Object.keys(scenarios);
+  const timed = ids.length === 0 || ids.some((id) => scenarios[id].seconds !== null);
+  const counted = Object.values(scenarios).find((t) => t.params && t.params.requests);
+  const length = [timed ? `${machine.seconds} s` : null, counted ? `${counted.params.requests} requests per test` : null].filter(Boolean).join(', ');
+  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds of ${length}, ${machine.date.slice(0, 10)}`;
 }
 
 /** One row per scenario: the median of each server, with its ratio to the baseline in brackets. */
 function renderMarkdown(report) {
   const kinds = kindsOf(report.scenarios);
   const lines = [
-    `Machine: ${describe(report.machine)}.`,
+    `Machine: ${describe(report.machine, report.scenarios)}.`,
     '',
     `| scenario | unit | ${kinds.join(' | ')} |`,
     `| --- | --- | ${kinds.map(() => '---:').join(' | ')} |`,
