@@ -10,6 +10,8 @@ const COLORS = {
   'bridge-threads': '#54a24b',
   'bridge-inline-fuel': '#9ecae9',
   'rust-echo': '#c9a6d9',
+  'resp-js': '#8c8c8c',
+  redis: '#d62728',
 };
 const NAMES = {
   echo: 'echo (pingpong)',
@@ -19,6 +21,8 @@ const NAMES = {
   idle: 'idle memory',
   hash: 'hash (CPU-heavy)',
   fuel: 'hash, fuel',
+  'kv-set': 'kv SET',
+  'kv-get': 'kv GET',
 };
 
 const esc = (s) => String(s).replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]);

@@ -8,7 +8,7 @@
 
 const fs = require('node:fs');
 
-const ORDER = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads', 'rust-echo', 'bridge-inline-fuel'];
+const ORDER = ['node-net', 'resp-js', 'v8-wasm', 'bridge-inline', 'bridge-threads', 'rust-echo', 'bridge-inline-fuel', 'redis'];
 
 const num = (n) => (n === null || n === undefined ? '-' : Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
 const ratio = (r) => (r === null || r === undefined ? '-' : r.toFixed(2));
@@ -19,15 +19,20 @@ function kindsOf(scenarios) {
   return ORDER.filter((k) => seen.has(k)).concat([...seen].filter((k) => !ORDER.includes(k)));
 }
 
-function describe(machine) {
-  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds of ${machine.seconds} s, ${machine.date.slice(0, 10)}`;
+function describe(machine, scenarios = {}) {
+  // Timed scenarios run `seconds`; kv runs a count of requests (redis-benchmark -n).
+  const ids = Object.keys(scenarios);
+  const timed = ids.length === 0 || ids.some((id) => scenarios[id].seconds !== null);
+  const counted = Object.values(scenarios).find((t) => t.params && t.params.requests);
+  const length = [timed ? `${machine.seconds} s` : null, counted ? `${counted.params.requests} requests per test` : null].filter(Boolean).join(', ');
+  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds of ${length}, ${machine.date.slice(0, 10)}`;
 }
 
 /** One row per scenario: the median of each server, with its ratio to the baseline in brackets. */
 function renderMarkdown(report) {
   const kinds = kindsOf(report.scenarios);
   const lines = [
-    `Machine: ${describe(report.machine)}.`,
+    `Machine: ${describe(report.machine, report.scenarios)}.`,
     '',
     `| scenario | unit | ${kinds.join(' | ')} |`,
     `| --- | --- | ${kinds.map(() => '---:').join(' | ')} |`,
@@ -36,7 +41,7 @@ function renderMarkdown(report) {
     const cells = kinds.map((k) => (t.rows[k] ? `${num(t.rows[k].median)} (${ratio(t.rows[k].ratio)})` : ''));
     lines.push(`| ${id} | ${t.unit} | ${cells.join(' | ')} |`);
   }
-  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
+  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; resp-js for kv; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
   if (report.load) {
     lines.push('', '| guest | wasm bytes | compile (no cache) ms | cold cacheDir ms | cache hit ms |', '| --- | ---: | ---: | ---: | ---: |');
     for (const [g, l] of Object.entries(report.load)) {

@@ -3,7 +3,7 @@
 // process, with the Rust load generator (bench/loadgen) in its own process. Never part of npm test.
 //
 //   node bench/run.js [scenario ...] [--rounds 3] [--seconds 5] [--idle-connections 5000]
-//                     [--out bench/results] [--no-save]
+//                     [--requests 100000] [--out bench/results] [--no-save]
 //
 // Scenarios (default: echo stream churn idle hash load):
 //   echo    pingpong, 64-byte messages, 50 connections: msg/s, round-trip p50/p99
@@ -16,16 +16,22 @@
 //           connections): v8-wasm, bridge-inline, bridge-threads; ratios to v8-wasm
 //   fuel    the hash scenario inline, without and with a fuelPerEvent budget (metering's cost)
 //   load    Bridge.load time per guest: no cache, cold cacheDir, cache hit (bench/load-time.js)
+//   kv      (not in the default set) the kv guest, a Redis-protocol store, under redis-benchmark:
+//           SET then GET, 50 connections, --requests each, 3-byte values, 10,000 random keys;
+//           resp-js (bench/resp-server.js, plain JS), bridge-inline, bridge-threads and, where
+//           redis-server is installed, Redis itself; ratios to resp-js. Needs redis-benchmark
+//           (apt-get install redis-tools), not the Rust load generator.
 // Servers: node-net (plain Node net echo), v8-wasm (the echo guest on Node's WebAssembly, as the
 // AssemblyScript TCP server article does), bridge-inline, bridge-threads (threads: 2), and in echo
 // and stream rust-echo (`wsb-loadgen echo-server`, thread per connection): the load generator's
 // ceiling.
 // Reports medians (min..max) over the rounds and each server's ratio to the scenario's baseline
-// (node-net; v8-wasm for hash; bridge-inline for fuel; for idle, node-net's bytes per connection
+// (node-net; v8-wasm for hash; bridge-inline for fuel; resp-js for kv; for idle, node-net's bytes per connection
 // divided by the server's, so higher is better everywhere). Writes OUT/latest.json,
 // OUT/latest.svg (a bar chart of the ratios) and OUT/latest.md (the table) unless --no-save.
-const { execFileSync, spawn } = require('node:child_process');
+const { execFile, execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { renderChart } = require('./chart');
@@ -33,7 +39,9 @@ const { renderMarkdown } = require('./markdown');
 
 const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'wsb-loadgen');
 const WASM_KINDS = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads'];
-const LABELS = { 'rust-echo': 'rust-echo (loadgen ceiling)' };
+const REDIS_BENCHMARK = 'redis-benchmark';
+const REDIS_SERVER = 'redis-server';
+const LABELS = { 'rust-echo': 'rust-echo (loadgen ceiling)', 'resp-js': 'resp-js (plain JS)', redis: 'redis-server' };
 const label = (kind) => LABELS[kind] || kind;
 
 // Each scenario has one or more tables (stream: 1 and 8 connections); a round runs every table's
@@ -91,11 +99,23 @@ const SCENARIOS = {
     metric: 'msgsPerSec',
     unit: 'msg/s',
   },
+  kv: {
+    // One redis-benchmark run (SET, then GET of the keys it set) feeds both tables.
+    tables: [
+      { id: 'kv-set', title: 'kv: SET under redis-benchmark, 50 connections', metric: 'setPerSec', p50: 'setP50us', p99: 'setP99us' },
+      { id: 'kv-get', title: 'kv: GET under redis-benchmark, 50 connections', metric: 'getPerSec', p50: 'getP50us', p99: 'getP99us' },
+    ],
+    args: { conns: 50, keys: 10000 },
+    mode: 'resp',
+    guest: 'kv',
+    kinds: ['resp-js', 'bridge-inline', 'bridge-threads', 'redis'],
+    unit: 'ops/s',
+  },
 };
 const DEFAULT_SCENARIOS = ['echo', 'stream', 'churn', 'idle', 'hash', 'load'];
 
 function parseArgs(argv) {
-  const opts = { rounds: 3, seconds: 5, idleConnections: 5000, out: path.join(__dirname, 'results'), save: true, scenarios: [] };
+  const opts = { rounds: 3, seconds: 5, idleConnections: 5000, requests: 100000, out: path.join(__dirname, 'results'), save: true, scenarios: [] };
   const num = (i, name) => {
     const n = Number(argv[i]);
     if (!(n > 0)) throw new Error(`${name} needs a positive number, got ${argv[i]}`);
@@ -105,6 +125,7 @@ function parseArgs(argv) {
     if (argv[i] === '--rounds') opts.rounds = Math.round(num(++i, '--rounds'));
     else if (argv[i] === '--seconds') opts.seconds = num(++i, '--seconds');
     else if (argv[i] === '--idle-connections') opts.idleConnections = Math.round(num(++i, '--idle-connections'));
+    else if (argv[i] === '--requests') opts.requests = Math.round(num(++i, '--requests'));
     else if (argv[i] === '--out') opts.out = path.resolve(argv[++i]);
     else if (argv[i] === '--no-save') opts.save = false;
     else if (SCENARIOS[argv[i]] || argv[i] === 'load') opts.scenarios.push(argv[i]);
@@ -116,8 +137,62 @@ function parseArgs(argv) {
 
 const live = new Set();
 
+/** Whether `cmd` runs (is installed). */
+function installed(cmd) {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for servers that cannot take port 0, as redis-server). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once 127.0.0.1:`port` accepts a connection; rejects after `ms`. */
+async function accepting(port, ms = 10000) {
+  const start = Date.now();
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() - start > ms) throw new Error(`nothing accepts connections on port ${port}`);
+    await sleep(50);
+  }
+}
+
+/** Starts Redis itself on a free port, without persistence; resolves once it accepts connections. */
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  live.add(child);
+  const exited = new Promise((_, reject) => child.once('exit', (code, signal) => reject(new Error(`redis-server exited with ${code ?? signal}`))));
+  child.once('exit', () => live.delete(child));
+  await Promise.race([accepting(port), exited]);
+  exited.catch(() => {}); // its exit after SIGTERM is expected
+  return { kind: 'redis', child, port, report: () => undefined };
+}
+
 /** Starts a server process; resolves once it prints its port. */
 function startServer(kind, guest) {
+  if (kind === 'redis') return startRedis();
   return new Promise((resolve, reject) => {
     const [cmd, args] =
       kind === 'rust-echo' ? [LOADGEN, ['echo-server', '0']] : [process.execPath, [path.join(__dirname, 'server.js'), kind, guest]];
@@ -196,13 +271,52 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => (n === null || n === undefined || Number.isNaN(n) ? '-' : Math.abs(n) >= 100 ? Math.round(n).toString() : n.toFixed(2));
 const mib = (b) => (b === null || b === undefined ? null : b / 1048576);
 
+/**
+ * redis-benchmark against 127.0.0.1:`port`: `requests` SETs of random keys among `keys`, then as
+ * many GETs, from `conns` connections. Resolves to ops/s and latency percentiles (us) of each.
+ */
+function redisBenchmark(port, conns, keys, requests) {
+  const args = ['-h', '127.0.0.1', '-p', port, '-c', conns, '-n', requests, '-r', keys, '-t', 'set,get', '--csv'];
+  return new Promise((resolve, reject) => {
+    const child = execFile(REDIS_BENCHMARK, args.map(String), { timeout: 600000 }, (error, stdout, stderr) => {
+      live.delete(child);
+      if (error) {
+        reject(new Error(`redis-benchmark ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+        return;
+      }
+      // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+      const rows = {};
+      for (const line of stdout.split('\n')) {
+        const cells = line.split(',').map((c) => c.replace(/"/g, ''));
+        if (cells.length >= 7 && cells[0] !== 'test') rows[cells[0]] = { rps: Number(cells[1]), p50: Number(cells[4]), p99: Number(cells[6]) };
+      }
+      if (!rows.SET || !rows.GET) {
+        reject(new Error(`redis-benchmark printed no SET and GET figures:\n${stdout}${stderr}`));
+        return;
+      }
+      const us = (ms) => Math.round(ms * 1000);
+      resolve({
+        setPerSec: rows.SET.rps,
+        getPerSec: rows.GET.rps,
+        setP50us: us(rows.SET.p50),
+        setP99us: us(rows.SET.p99),
+        getP50us: us(rows.GET.p50),
+        getP99us: us(rows.GET.p99),
+        requests,
+      });
+    });
+    live.add(child);
+  });
+}
+
 /** One measurement of one server; returns the loadgen's JSON plus server-side figures. */
 async function measure(sc, table, kind, opts) {
   const server = await startServer(kind, sc.guest);
   let res;
   try {
-    const a = table.args;
-    if (sc.mode === 'pingpong') res = await loadgen(['pingpong', server.port, a.conns, a.size, opts.seconds, a.reply]);
+    const a = sc.args || table.args;
+    if (sc.mode === 'resp') res = await redisBenchmark(server.port, a.conns, a.keys, opts.requests);
+    else if (sc.mode === 'pingpong') res = await loadgen(['pingpong', server.port, a.conns, a.size, opts.seconds, a.reply]);
     else if (sc.mode === 'stream') res = await loadgen(['stream', server.port, a.conns, a.write, opts.seconds]);
     else if (sc.mode === 'churn') res = await loadgen(['churn', server.port, a.conns, a.size, opts.seconds]);
     else res = await measureIdle(server, opts.idleConnections);
@@ -240,19 +354,21 @@ async function measureIdle(server, n) {
 
 /** Medians, min, max and ratios of one table's results. */
 function summarize(sc, table, results, opts) {
-  const base = sc.kinds[0];
+  const kinds = sc.kinds.filter((k) => results[k].length > 0);
+  const base = kinds[0];
+  const metric = table.metric || sc.metric;
   const rows = {};
-  for (const kind of sc.kinds) {
+  for (const kind of kinds) {
     const xs = results[kind];
-    const vals = xs.map((x) => x[sc.metric]);
+    const vals = xs.map((x) => x[metric]);
     const pick = (f) => (xs.some((x) => x[f] !== null && x[f] !== undefined) ? median(xs.map((x) => x[f])) : null);
     rows[kind] = { label: label(kind), median: median(vals), min: Math.min(...vals), max: Math.max(...vals), ratio: null };
-    if (sc.mode === 'pingpong' || sc.mode === 'churn') Object.assign(rows[kind], { p50us: pick('p50us'), p99us: pick('p99us') });
+    if (hasLatency(sc)) Object.assign(rows[kind], { p50us: pick(table.p50 || 'p50us'), p99us: pick(table.p99 || 'p99us') });
     if (sc.mode === 'idle') Object.assign(rows[kind], { idleRss: pick('idleRss'), loadedRss: pick('loadedRss') });
     Object.assign(rows[kind], { loopDelayP99ms: pick('loopDelayP99ms'), serverPeakRss: pick('serverPeakRss'), runs: vals });
   }
   const b = rows[base].median;
-  for (const kind of sc.kinds) {
+  for (const kind of kinds) {
     const m = rows[kind].median;
     if (sc.mode === 'idle') rows[kind].overBaseline = m - b; // the issue's target: <= 1 KiB more than node-net
     // Higher is better: value / baseline; for memory, baseline / value (undefined if <= 0).
@@ -261,16 +377,21 @@ function summarize(sc, table, results, opts) {
   const out = {
     title: sc.mode === 'idle' ? `${table.title}, ${opts.idleConnections} connections` : table.title,
     unit: sc.unit,
-    metric: sc.metric,
+    metric,
     baseline: base,
     ratio: sc.lowerIsBetter ? `${base} ${sc.unit} / server ${sc.unit} (higher: less memory)` : `server ${sc.unit} / ${base} ${sc.unit}`,
     rounds: opts.rounds,
-    seconds: sc.mode === 'idle' ? null : opts.seconds,
-    params: sc.mode === 'idle' ? { connections: opts.idleConnections } : table.args,
+    seconds: sc.mode === 'idle' || sc.mode === 'resp' ? null : opts.seconds,
+    params: sc.mode === 'idle' ? { connections: opts.idleConnections } : sc.mode === 'resp' ? { ...sc.args, requests: opts.requests } : table.args,
     rows,
   };
   if (rows['rust-echo'] && rows['node-net']) out.loadgenCeilingAboveNodeNet = rows['rust-echo'].median > rows['node-net'].median;
   return out;
+}
+
+/** Whether the scenario's tables have round-trip latency columns. */
+function hasLatency(sc) {
+  return sc.mode === 'pingpong' || sc.mode === 'churn' || sc.mode === 'resp';
 }
 
 function printTable(sc, t) {
@@ -279,14 +400,15 @@ function printTable(sc, t) {
     [t.unit, (r) => fmt(r.median), 10],
     ['(min..max)', (r) => `(${fmt(r.min)}..${fmt(r.max)})`, 20],
   ];
-  if (sc.mode === 'pingpong' || sc.mode === 'churn') cols.push(['p50 us', (r) => fmt(r.p50us), 7], ['p99 us', (r) => fmt(r.p99us), 7]);
+  if (hasLatency(sc)) cols.push(['p50 us', (r) => fmt(r.p50us), 7], ['p99 us', (r) => fmt(r.p99us), 7]);
   if (sc.mode === 'idle') {
     cols.push(['vs node-net', (r) => `${r.overBaseline >= 0 ? '+' : ''}${Math.round(r.overBaseline)}`, 11]);
     cols.push(['idle MiB', (r) => fmt(mib(r.idleRss)), 9], ['loaded MiB', (r) => fmt(mib(r.loadedRss)), 11]);
   }
   else cols.push(['peak RSS MiB', (r) => fmt(mib(r.serverPeakRss)), 12]);
   cols.push(['loop p99 ms', (r) => fmt(r.loopDelayP99ms), 11], ['ratio', (r) => (r.ratio === null ? 'n/a' : r.ratio.toFixed(3)), 6]);
-  const when = t.seconds === null ? `${t.rounds} rounds` : `${t.seconds} s x ${t.rounds} rounds`;
+  const when =
+    sc.mode === 'resp' ? `${t.params.requests} requests x ${t.rounds} rounds` : t.seconds === null ? `${t.rounds} rounds` : `${t.seconds} s x ${t.rounds} rounds`;
   console.log(`\n${t.title}; ${when}, medians; ratio: ${t.ratio}`);
   console.log(`${'server'.padEnd(w)} ${cols.map(([h, , n]) => h.padStart(n)).join(' ')}`);
   for (const r of Object.values(t.rows)) console.log(`${r.label.padEnd(w)} ${cols.map(([, f, n]) => f(r).padStart(n)).join(' ')}`);
@@ -298,6 +420,9 @@ function printTable(sc, t) {
 function roundLine(sc, table, kind, r, res) {
   const head = `${table.id} round ${r + 1} ${label(kind).padEnd(28)}`;
   const loop = `loop p99 ${fmt(res.loopDelayP99ms)} ms`;
+  if (sc.mode === 'resp') {
+    return `${head} SET ${fmt(res.setPerSec)} ops/s (p99 ${res.setP99us} us)  GET ${fmt(res.getPerSec)} ops/s (p99 ${res.getP99us} us)  ${loop}`;
+  }
   if (sc.mode === 'pingpong') return `${head} ${res.msgsPerSec} msg/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
   if (sc.mode === 'stream') return `${head} ${res.mibPerSec} MiB/s (${(res.bytes / 1048576).toFixed(0)} MiB verified)  peak RSS ${fmt(mib(res.serverPeakRss))} MiB  ${loop}`;
   if (sc.mode === 'churn') return `${head} ${res.connsPerSec} conns/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
@@ -327,7 +452,17 @@ function machine(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  execFileSync('cargo', ['build', '--release', '--quiet'], { cwd: path.join(__dirname, 'loadgen'), stdio: 'inherit' });
+  // The Rust load generator, unless every scenario asked for does without it (load, kv).
+  if (opts.scenarios.some((n) => n !== 'load' && SCENARIOS[n].mode !== 'resp')) {
+    execFileSync('cargo', ['build', '--release', '--quiet'], { cwd: path.join(__dirname, 'loadgen'), stdio: 'inherit' });
+  }
+  if (opts.scenarios.includes('kv')) {
+    if (!installed(REDIS_BENCHMARK)) throw new Error('the kv scenario needs redis-benchmark: apt-get install redis-tools');
+    if (!installed(REDIS_SERVER)) {
+      console.log('kv: redis-server is not installed (apt-get install redis-server): measuring without it');
+      SCENARIOS.kv.kinds = SCENARIOS.kv.kinds.filter((k) => k !== 'redis');
+    }
+  }
   const mach = machine(opts);
   console.log(`machine: ${mach.cores} cores (${mach.cpu}), ${mach.memoryGiB} GiB, ${mach.os}, node ${mach.node}, ${mach.rustc}`);
   const report = { machine: mach, command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(), scenarios: {} };
@@ -340,6 +475,16 @@ async function main() {
     const sc = SCENARIOS[name];
     const results = sc.tables.map(() => Object.fromEntries(sc.kinds.map((k) => [k, []])));
     for (let r = 0; r < opts.rounds; r++) {
+      if (sc.mode === 'resp') {
+        // One run per server measures every table (SET and GET).
+        const order = sc.kinds.map((_, j) => sc.kinds[(j + r) % sc.kinds.length]);
+        for (const kind of order) {
+          const res = await measure(sc, sc.tables[0], kind, opts);
+          sc.tables.forEach((_, i) => results[i][kind].push(res));
+          console.log(roundLine(sc, { id: name }, kind, r, res));
+        }
+        continue;
+      }
       for (const [i, table] of sc.tables.entries()) {
         // Rotate the order each round (A B C D, B C D A, ...): no server always runs right after
         // the same neighbour (its TIME_WAIT sockets, its page cache, a warming CPU).

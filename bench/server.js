@@ -1,9 +1,10 @@
 'use strict';
 // A benchmark server in its own process: `node bench/server.js KIND GUEST` listens on 127.0.0.1:0
-// and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored), v8-wasm (the guest
+// and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored), resp-js (the plain
+// JS GET/SET RESP server of bench/resp-server.js; GUEST ignored), v8-wasm (the guest
 // run by Node's WebAssembly, as the AssemblyScript TCP server article does), bridge-inline
 // (threads: 0), bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent
-// (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash).
+// (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash, kv).
 // On SIGTERM it prints one JSON line: the JS thread's event-loop delay p99 (ms) and its RSS.
 const net = require('node:net');
 const path = require('node:path');
@@ -17,6 +18,8 @@ async function main(kind, guestName) {
       socket.on('data', (d) => socket.write(d));
       socket.on('error', () => {}); // a reset by the client is not the server's failure
     });
+  } else if (kind === 'resp-js') {
+    server = require('./resp-server').createRespServer();
   } else if (kind === 'v8-wasm') {
     server = require('./v8-host').createV8Server(wasm);
   } else if (kind.startsWith('bridge-')) {

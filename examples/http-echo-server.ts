@@ -4,15 +4,23 @@
 //
 //   npx tsx examples/http-echo-server.ts                  # 127.0.0.1:8080 (PORT and HOST override)
 //   curl -d "WasmEdge" -X POST http://127.0.0.1:8080      # -> echo:WasmEdge
+//
+// IDLE_TIMEOUT_MS (default 5000; 0: never) ends keep-alive connections idle that long; LOG_PEERS=1
+// logs `address:port METHOD target` for every request. Both reach the guest as its config.
 import path from 'node:path';
 import { Bridge, createServer, type GuestError } from 'wasm-socket-bridge';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const guestFile = path.join(__dirname, '..', 'build', 'guests', 'http-echo.wasm');
+// The guest reads this with Host.configString() (the bridge sends an object as JSON).
+const config = {
+  idleTimeoutMs: Number(process.env.IDLE_TIMEOUT_MS ?? 5000),
+  logPeers: process.env.LOG_PEERS === '1',
+};
 
 async function main(): Promise<void> {
-  const bridge = await Bridge.load(guestFile);
+  const bridge = await Bridge.load(guestFile, { config });
   bridge.on('error', (err: GuestError) => console.error(`guest ${err.kind}: ${err.message}`));
   bridge.on('log', (line: string) => console.log(`guest: ${line}`));
 

@@ -1,10 +1,10 @@
 'use strict';
 // The example server scripts (examples/*-server.ts), each run with tsx in a child process as a
 // user would start it: they print their address, serve, and exit on SIGTERM.
-// (examples/http-echo-server.ts is tested in test/http-echo.test.js.)
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { exchange, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
+const Redis = require('ioredis');
+const { connect, exchange, readToClose, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
 
 describe('examples/echo-server.ts (npm start)', function () {
   it('prints its address and echoes what a client sends', async function () {
@@ -49,6 +49,26 @@ describe('examples/http-echo-server.ts', function () {
       const m = await match(/http echo server listening on 127\.0\.0\.1:(\d+)[^]*try: curl -d "WasmEdge" -X POST http:\/\/127\.0\.0\.1:\d+/);
       const port = Number(m[1]);
       assert.equal(await curl(['-d', 'WasmEdge', '-X', 'POST', `http://127.0.0.1:${port}`]), 'echo:WasmEdge');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+
+  it('passes LOG_PEERS=1 and IDLE_TIMEOUT_MS to the guest: it logs each request and ends idle connections', async function () {
+    const { child, exited, match, output } = runScript('examples/http-echo-server.ts', { env: { PORT: '0', LOG_PEERS: '1', IDLE_TIMEOUT_MS: '200' } });
+    try {
+      const port = Number((await match(/http echo server listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const socket = await connect(port);
+      const clientPort = socket.localPort;
+      const closed = readToClose(socket);
+      socket.write('POST /logged HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nhi');
+      const { data, ended } = await closed; // keep-alive: only the idle timeout ends it
+      assert.ok(ended, 'the idle connection should have been ended by the server');
+      assert.match(data.toString(), /\r\n\r\necho:hi$/);
+      await waitFor(() => output().includes(`guest: 127.0.0.1:${clientPort} POST /logged`), 'the peer log line');
     } finally {
       child.kill('SIGTERM');
     }
@@ -102,5 +122,29 @@ describe('examples/http-get-server.ts', function () {
       assert.equal(signal, null, out);
       assert.equal(code, 0, out);
     }
+  });
+});
+
+describe('examples/kv-server.ts', function () {
+  it('starts with PORT=0 via tsx, prints its address and a redis-cli line, serves a Redis client, and exits 0 on SIGTERM', async function () {
+    const { child, exited, match } = runScript('examples/kv-server.ts', { env: { PORT: '0' } });
+    let redis;
+    try {
+      const m = await match(/kv server listening on 127\.0\.0\.1:(\d+)\n[^]*try: redis-cli -p (\d+)/);
+      const port = Number(m[1]);
+      assert.equal(Number(m[2]), port);
+      redis = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      assert.equal(await redis.set('greeting', 'hello', 'EX', 60), 'OK');
+      assert.equal(await redis.get('greeting'), 'hello');
+      assert.equal(await redis.ttl('greeting'), 60);
+      assert.equal(await redis.incr('visits'), 1);
+      assert.equal(await redis.del('greeting', 'visits'), 2);
+    } finally {
+      if (redis) redis.disconnect();
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
   });
 });

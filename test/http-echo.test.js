@@ -3,6 +3,7 @@
 // sockets, in every execution mode (its server script's test is in examples.test.js).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { performance } = require('node:perf_hooks');
 const { guest, serve, connect, readToClose, sendUntilClosed, waitFor, sleep, curl, CURL, MODES } = require('./helpers');
 
 /**
@@ -232,4 +233,100 @@ for (const mode of MODES) {
       assert.match(data.toString(), /^HTTP\/1\.1 413 Content Too Large\r\n/);
     });
   });
+
+  describe(`http-echo guest configured through the bridge's config option (${mode.name})`, function () {
+    let srv;
+    afterEach(async function () {
+      if (srv) await srv.close();
+      assert.deepEqual(srv.errors, []);
+      srv = null;
+    });
+
+    it('ends a keep-alive connection idle for idleTimeoutMs (300 ms), not before', async function () {
+      srv = await serve(guest('http-echo'), { ...mode.options, config: { idleTimeoutMs: 300 } });
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      const r = responses(socket);
+      const sent = performance.now();
+      socket.write(get('/idle'));
+      assert.equal((await r.next()).status, 200);
+      const { ended } = await closed;
+      const after = performance.now() - sent;
+      assert.ok(ended, 'the server should have ended the connection with a FIN');
+      // The guest's last activity, its answer, came after `sent`: the timeout runs from there.
+      assert.ok(after >= 300, `closed ${after.toFixed(1)} ms after the request, before the 300 ms timeout`);
+      assert.ok(after < 3000, `closed only ${after.toFixed(1)} ms after the request`);
+    });
+
+    it('keeps a connection open while it sends a request every 100 ms for a second, past the 300 ms idle timeout', async function () {
+      srv = await serve(guest('http-echo'), { ...mode.options, config: { idleTimeoutMs: 300 } });
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      let gone = false;
+      closed.then(() => {
+        gone = true;
+      });
+      const r = responses(socket);
+      const start = performance.now();
+      for (let i = 0; i < 10; i++) {
+        socket.write(post(`/active/${i}`, `request ${i}`));
+        assert.equal((await r.next()).body, `echo:request ${i}`);
+        await sleep(100);
+      }
+      assert.ok(performance.now() - start >= 1000);
+      assert.equal(gone, false, 'an active connection must not be timed out');
+      assert.equal(srv.ids.length, 1, 'all ten requests came on one connection');
+      // Idle from now on: it goes after the timeout.
+      const { ended } = await closed;
+      assert.ok(ended);
+    });
+
+    it('logs remoteAddress:remotePort METHOD target for each request when logPeers is true', async function () {
+      srv = await serve(guest('http-echo'), { ...mode.options, config: { logPeers: true } });
+      const socket = await connect(srv.port);
+      const r = responses(socket);
+      socket.write(get('/') + post('/submit?x=1', 'data'));
+      await r.next();
+      await r.next();
+      const peer = `127.0.0.1:${socket.localPort}`;
+      await waitFor(() => srv.logs.filter((l) => l.line.startsWith(peer)).length === 2, 'two peer log lines');
+      const lines = srv.logs.filter((l) => l.line.startsWith('127.0.0.1:'));
+      assert.deepEqual(lines.map((l) => l.line), [`${peer} GET /`, `${peer} POST /submit?x=1`]);
+      assert.ok(lines.every((l) => l.level === 'log'));
+      socket.end();
+    });
+
+    it('logs nothing per request without logPeers', async function () {
+      srv = await serve(guest('http-echo'), { ...mode.options, config: '{"logPeers": false}' });
+      const socket = await connect(srv.port);
+      const r = responses(socket);
+      socket.write(get('/quiet'));
+      await r.next();
+      socket.end();
+      await sleep(50);
+      assert.deepEqual(srv.logs, []);
+    });
+  });
 }
+
+describe('http-echo guest without a config', function () {
+  it('ends an idle keep-alive connection after the default 5 s', async function () {
+    this.timeout(20000);
+    const srv = await serve(guest('http-echo'), { threads: 0 });
+    try {
+      const socket = await connect(srv.port);
+      const closed = readToClose(socket);
+      const r = responses(socket);
+      const sent = performance.now();
+      socket.write(get('/default'));
+      await r.next();
+      const { ended } = await closed;
+      const after = performance.now() - sent;
+      assert.ok(ended);
+      assert.ok(after >= 5000 && after < 8000, `closed ${after.toFixed(0)} ms after the request`);
+    } finally {
+      await srv.close();
+    }
+    assert.deepEqual(srv.errors, []);
+  });
+});

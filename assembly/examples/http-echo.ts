@@ -10,14 +10,65 @@
 // - Bad input gets the parser's 400 / 413 / 431 / 501 / 505 response, then the connection ends.
 // - Flow control: when Socket.write returns false (the client does not read its answers), the
 //   guest pauses the connection and answers the requests still buffered at onDrain.
+// - Idle connections: one that neither sends nor receives a byte for `idleTimeoutMs` (Socket.setTimeout,
+//   then onTimeout) is ended, or closed if its client had stopped reading answers.
+//
+// Configuration (the bridge's `config` option, JSON; read with Host.configString()):
+//   {"idleTimeoutMs": 5000, "logPeers": false}
+// idleTimeoutMs: how long a connection may be idle (default 5000; 0: forever). logPeers: log
+// `remoteAddress:remotePort METHOD target` for every request (default false).
 //
 // Run it: `npx tsx examples/http-echo-server.ts`, then the curl line it prints.
-import { Socket, HttpRequestParser, HttpRequest, HttpResponse, httpContinue } from "../index";
+import { Socket, Host, HttpRequestParser, HttpRequest, HttpResponse, httpContinue } from "../index";
 
 /** One parser per open connection; removed once the guest ends the connection. */
 const parsers = new Map<u32, HttpRequestParser>();
 /** Connections paused because a write filled their output queue, until onDrain. */
 const waiting = new Set<u32>();
+/** "address:port" of each connection's peer, when logPeers is on. */
+const peers = new Map<u32, string>();
+
+let configured = false;
+let idleTimeoutMs: u32 = 5000;
+let logPeers = false;
+
+/**
+ * The raw JSON value of `"name"` in a flat JSON object (a number, true, false), or "" when the
+ * field is missing. Enough for this guest's two settings; not a JSON parser.
+ */
+function jsonField(json: string, name: string): string {
+  const at = json.indexOf("\"" + name + "\"");
+  if (at < 0) return "";
+  let i = at + name.length + 2;
+  while (i < json.length && json.charCodeAt(i) <= 0x20) i++;
+  if (i >= json.length || json.charCodeAt(i) != 0x3a) return "";
+  i++;
+  while (i < json.length && json.charCodeAt(i) <= 0x20) i++;
+  let j = i;
+  while (j < json.length && json.charCodeAt(j) > 0x20 && json.charCodeAt(j) != 0x2c && json.charCodeAt(j) != 0x7d) j++;
+  return json.substring(i, j);
+}
+
+/** Reads the bridge's config once, at the first connection. */
+function configure(): void {
+  if (configured) return;
+  configured = true;
+  const json = Host.configString();
+  if (json.length == 0) return;
+  const idle = jsonField(json, "idleTimeoutMs");
+  if (idle.length > 0) {
+    let ms: u64 = 0;
+    let ok = idle.length <= 10;
+    for (let i = 0; ok && i < idle.length; i++) {
+      const c = idle.charCodeAt(i);
+      ok = c >= 0x30 && c <= 0x39;
+      ms = ms * 10 + <u64>(c - 0x30);
+    }
+    if (ok && ms <= 0x7fffffff) idleTimeoutMs = <u32>ms;
+    else console.warn("http-echo: idleTimeoutMs must be 0 to 2147483647 ms, not " + idle + "; using 5000");
+  }
+  logPeers = jsonField(json, "logPeers") == "true";
+}
 
 /** "echo:" followed by `body`, byte for byte. */
 function echoOf(body: ArrayBuffer): ArrayBuffer {
@@ -47,6 +98,7 @@ function serve(id: u32): void {
   const parser = parsers.get(id);
   while (parser.next()) {
     const req = parser.request;
+    if (logPeers && peers.has(id)) console.log(peers.get(id) + " " + req.method + " " + req.target);
     const ok = Socket.write(id, respond(req));
     if (!req.keepAlive) {
       Socket.end(id);
@@ -70,7 +122,17 @@ function serve(id: u32): void {
 }
 
 export function onConnection(id: u32): void {
+  configure();
   parsers.set(id, new HttpRequestParser());
+  if (idleTimeoutMs > 0) Socket.setTimeout(id, idleTimeoutMs);
+  if (logPeers) peers.set(id, Socket.remoteAddress(id) + ":" + Socket.remotePort(id).toString());
+}
+
+/** No byte in or out for idleTimeoutMs: end the connection (close it if the client stopped reading). */
+export function onTimeout(id: u32): void {
+  if (waiting.has(id)) Socket.close(id);
+  else Socket.end(id);
+  parsers.delete(id);
 }
 
 export function onData(id: u32, data: ArrayBuffer): void {
@@ -89,4 +151,5 @@ export function onDrain(id: u32): void {
 export function onClose(id: u32): void {
   parsers.delete(id);
   waiting.delete(id);
+  peers.delete(id);
 }
