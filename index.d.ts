@@ -82,7 +82,20 @@ export interface BridgeOptions {
   config?: string | Uint8Array | ArrayBuffer | Record<string, unknown>;
   /** Keys plus values the shared store (`bridge.shared`, module Shared) may hold. Default 64 MiB. */
   maxSharedBytes?: number;
+  /**
+   * Functions a guest may call with Host.call, by name (1-64 of A-Za-z0-9_.-). Each gets a copy
+   * of the guest's data and the connection the call is for; what it returns (or resolves to) goes
+   * back to the guest as onReply, status 0; what it throws or rejects with, status 1. Run on the
+   * JS thread, after the guest's event: no JS runs inside a guest call.
+   */
+  hostFunctions?: Record<string, HostFunction>;
 }
+
+/** A host function: its result is a Buffer, Uint8Array, string or nothing, or a promise of one. */
+export type HostFunction = (
+  data: Buffer,
+  ctx: { connectionId?: number },
+) => Uint8Array | string | void | Promise<Uint8Array | string | void>;
 
 /**
  * The bridge's shared store: one per bridge, read and written by every guest instance (on every

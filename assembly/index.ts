@@ -52,6 +52,9 @@ declare function timer_clear(timer: i32): void;
 @external("Host", "config")
 declare function host_config(ptr: usize, cap: u32): i32;
 // @ts-ignore: decorator
+@external("Host", "call")
+declare function host_call(namePtr: usize, nameLen: u32, dataPtr: usize, dataLen: u32, id: u32): i32;
+// @ts-ignore: decorator
 @external("Shared", "get")
 declare function shared_get(kPtr: usize, kLen: u32, outPtr: usize, outCap: u32): i32;
 // @ts-ignore: decorator
@@ -217,6 +220,38 @@ export namespace Timer {
 }
 
 export namespace Host {
+  /** Host.call refused: no host function has that name. */
+  export const UNKNOWN: i32 = -1;
+  /** Host.call refused: the name is not 1-64 characters of A-Za-z0-9_.- */
+  export const BAD_NAME: i32 = -2;
+  /** Host.call refused: 1024 calls are in flight. */
+  export const LIMIT: i32 = -3;
+
+  /**
+   * Calls the application's host function `name` (the bridge's hostFunctions) with `data` (an
+   * ArrayBuffer, a Uint8Array, or a string as UTF-8). Returns a call handle (> 0) at once; the
+   * result comes later as export onReply(call, status, data) (status 0: returned, 1: threw or
+   * rejected, with the message). `id`: the connection it is for (given to JS as
+   * ctx.connectionId), 0 for none. Negative: UNKNOWN, BAD_NAME, LIMIT. A guest that calls it
+   * must export onReply(call: i32, status: i32, data: ArrayBuffer).
+   */
+  export function call<T>(name: string, data: T, id: u32 = 0): i32 {
+    const n = String.UTF8.encode(name);
+    if (isString<T>()) {
+      const d = String.UTF8.encode(changetype<string>(data));
+      return host_call(changetype<usize>(n), <u32>n.byteLength, changetype<usize>(d), <u32>d.byteLength, id);
+    } else if (data instanceof ArrayBuffer) {
+      const d = changetype<ArrayBuffer>(data);
+      return host_call(changetype<usize>(n), <u32>n.byteLength, changetype<usize>(d), <u32>d.byteLength, id);
+    } else if (data instanceof Uint8Array) {
+      const d = changetype<Uint8Array>(data);
+      return host_call(changetype<usize>(n), <u32>n.byteLength, d.dataStart, <u32>d.byteLength, id);
+    } else {
+      ERROR("Host.call takes an ArrayBuffer, a Uint8Array or a string");
+      return BAD_NAME;
+    }
+  }
+
   /** The bridge's `config` option as bytes (an empty buffer when there is none). */
   export function config(): ArrayBuffer {
     const len = host_config(0, 0);

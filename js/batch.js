@@ -16,6 +16,7 @@ const {
   ACK: OP_ACK,
   CONNECT: OP_CONNECT,
   TIMER: OP_TIMER,
+  CALL: OP_CALL,
 } = constants.ops;
 const HEADER = constants.header;
 const NO_ID = constants.noId;
@@ -41,8 +42,8 @@ function apply(buf, n, conns, host, shared = false) {
   let off = 0;
   while (off + HEADER <= n) {
     const op = buf[off];
-    if (shared && (op === OP_LOG || op === OP_ERROR || op === OP_CONNECT)) {
-      // Log, Error, Connect: user code may run; go on from a private copy of the rest.
+    if (shared && (op === OP_LOG || op === OP_ERROR || op === OP_CONNECT || op === OP_CALL)) {
+      // Log, Error, Connect, Call: user code may run; go on from a private copy of the rest.
       buf = Buffer.from(buf.subarray(off, n));
       n = buf.length;
       off = 0;
@@ -123,6 +124,16 @@ function apply(buf, n, conns, host, shared = false) {
       case OP_TIMER:
         host.arm(buf.readUInt32LE(start));
         break;
+      case OP_CALL: {
+        // The guest called a host function: `sub` is its worker; the payload is the call
+        // handle, the instance, the name's length, the name and the data (a copy: the function
+        // may keep it).
+        const nameLen = buf[start + 8];
+        const name = buf.toString('latin1', start + 9, start + 9 + nameLen);
+        const data = Buffer.from(buf.subarray(start + 9 + nameLen, off));
+        host.call(sub, buf.readUInt32LE(start + 4), buf.readInt32LE(start), id, name, data);
+        break;
+      }
       case OP_LOG:
         host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
         break;

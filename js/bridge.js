@@ -10,8 +10,17 @@ const batch = require('./batch');
 const { Conn } = require('./flow');
 const { GuestError, loadError, readError } = require('./errors');
 const { checkOptions, compileOptions, describeSource } = require('./options');
-const { noTimer: NO_TIMER } = require('./constants');
+const { noTimer: NO_TIMER, noId: NO_ID } = require('./constants');
 const { SharedStore } = require('./shared');
+
+/** A host function's result as bytes: a Uint8Array/Buffer, a string (UTF-8), nothing; else null. */
+function replyBytes(value) {
+  if (value === undefined) return Buffer.alloc(0);
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  return null;
+}
 
 /** A message for onMessage: a string as UTF-8, or bytes. */
 function messageBytes(data) {
@@ -81,6 +90,7 @@ class Bridge extends EventEmitter {
       allowConnect: opts.allowConnect,
       config: opts.config,
       maxSharedBytes: opts.maxSharedBytes,
+      hostFunctions: Object.keys(opts.hostFunctions),
       out: shared,
       onOutput,
     });
@@ -121,6 +131,7 @@ class Bridge extends EventEmitter {
       // Inline: the guest's next timer is due in `ms` (NO_TIMER: none). One libuv timer, unref'd:
       // guest timers never keep the process alive by themselves.
       arm: (ms) => this.#arm(ms),
+      call: (worker, instance, call, id, name, data) => this.#hostCall(worker, instance, call, id, name, data),
       // The guest was told false but the socket is already below the mark: report the drain on
       // the next turn of the loop (never from inside a batch, which would reorder its records).
       wantDrain: (c) =>
@@ -156,6 +167,40 @@ class Bridge extends EventEmitter {
       clearInterval(this.#loopHold);
       this.#loopHold = null;
     }
+  }
+
+  /**
+   * The guest called host function `name` (Host.call): run it with `data` and `{ connectionId }`,
+   * and hand its result back as onReply on the instance that asked. The answer always comes
+   * later, never inside the batch that carried the call (a promise job), so the guest's own
+   * output of that event goes out first. What the function throws or rejects with is the guest's
+   * to hear (status 1), not a GuestError.
+   */
+  #hostCall(worker, instance, call, id, name, data) {
+    const fn = this.options.hostFunctions[name];
+    const ctx = { connectionId: id === 0 || id === NO_ID ? undefined : id };
+    let result;
+    try {
+      result = fn(data, ctx);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        const bytes = replyBytes(value);
+        if (bytes === null) {
+          const type = value === null ? 'null' : typeof value;
+          this.#reply(worker, instance, call, 1, `host function '${name}' returned ${type}; return a Buffer, Uint8Array, string or nothing`);
+        } else this.#reply(worker, instance, call, 0, bytes);
+      },
+      (err) => this.#reply(worker, instance, call, 1, err instanceof Error ? err.message : String(err)),
+    );
+  }
+
+  #reply(worker, instance, call, status, data) {
+    if (this.#closed && this.#conns.size === 0) return;
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    this.#apply(this.#native.reply(worker, instance, call, status, bytes));
   }
 
   /** Arms the one timer of an inline bridge for `ms` from now, or disarms it (NO_TIMER). */

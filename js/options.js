@@ -15,7 +15,10 @@ const DEFAULTS = Object.freeze({
   maxEventOutputBytes: constants.defaultMaxEventOutputBytes,
   config: undefined,
   maxSharedBytes: constants.defaultMaxSharedBytes,
+  hostFunctions: Object.freeze({}),
 });
+
+const HOST_FUNCTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Checks `options` against DEFAULTS; returns a complete options object or throws a TypeError. */
 function checkOptions(options) {
@@ -62,6 +65,16 @@ function checkOptions(options) {
     throw new TypeError(`option 'maxSharedBytes' must be a whole number of bytes >= 0, got ${o.maxSharedBytes}`);
   }
   o.config = configBytes(o.config);
+  if (typeof o.hostFunctions !== 'object' || o.hostFunctions === null) {
+    throw new TypeError(`option 'hostFunctions' must be an object of functions by name`);
+  }
+  for (const [name, fn] of Object.entries(o.hostFunctions)) {
+    if (!HOST_FUNCTION_NAME.test(name)) {
+      throw new TypeError(`option 'hostFunctions': '${name}' is not a host function name (1-64 of A-Za-z0-9_.-)`);
+    }
+    if (typeof fn !== 'function') throw new TypeError(`option 'hostFunctions': '${name}' is not a function`);
+  }
+  o.hostFunctions = Object.freeze({ ...o.hostFunctions });
   if (!Array.isArray(o.allowConnect) || !o.allowConnect.every((e) => typeof e === 'string')) {
     throw new TypeError(`option 'allowConnect' must be an array of "host:port" or "host:*" strings`);
   }

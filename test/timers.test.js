@@ -399,3 +399,132 @@ describe('messages to a guest without onMessage', function () {
     }
   });
 });
+
+/** Host functions for the host-call tests: each shows one way a function can answer. */
+function hostFunctions(calls) {
+  return {
+    upper: (data, ctx) => {
+      calls.push(ctx.connectionId);
+      return data.toString().toUpperCase();
+    },
+    later: async (data) => {
+      await sleep(20);
+      return Buffer.from(`later:${data}`);
+    },
+    nothing: () => undefined,
+    fails: () => {
+      throw new Error('no such user');
+    },
+    rejects: async () => {
+      throw new Error('database down');
+    },
+    number: () => 42,
+    never: () => new Promise(() => {}),
+    echo: async (data) => {
+      await sleep(Math.random() * 20);
+      return data;
+    },
+  };
+}
+
+for (const mode of MODES) {
+  describe(`host functions (${mode.name})`, function () {
+    let srv;
+    let calls;
+    beforeEach(async function () {
+      calls = [];
+      srv = await serve(guest('clock'), { ...mode.options, hostFunctions: hostFunctions(calls) });
+    });
+    afterEach(async function () {
+      await srv.close();
+    });
+
+    /** Sends "call NAME DATA" and returns [before, called, after, reply] lines. */
+    async function call(c, what) {
+      c.send(`call ${what}`);
+      const lines = [];
+      for (let i = 0; i < 4; i++) lines.push((await c.next()).line);
+      return lines;
+    }
+
+    it('answers a sync function as an event after the call, never inside it', async function () {
+      const c = await lineClient(srv.port);
+      const [before, called, after, reply] = await call(c, 'upper hello');
+      const handle = Number(/^called (\d+)$/.exec(called)[1]);
+      assert.deepEqual([before, after], ['before', 'after']);
+      assert.equal(reply, `reply ${handle} 0 HELLO`);
+      assert.deepEqual(calls, [srv.ids[0]], 'ctx.connectionId is the connection');
+      c.close();
+    });
+
+    it('answers async functions, nothing, throws, rejections and wrong types with their status', async function () {
+      const c = await lineClient(srv.port);
+      assert.match((await call(c, 'later x'))[3], /^reply \d+ 0 later:x$/);
+      assert.match((await call(c, 'nothing x'))[3], /^reply \d+ 0 $/);
+      assert.match((await call(c, 'fails x'))[3], /^reply \d+ 1 no such user$/);
+      assert.match((await call(c, 'rejects x'))[3], /^reply \d+ 1 database down$/);
+      assert.match((await call(c, 'number x'))[3], /^reply \d+ 1 host function 'number' returned number; return a Buffer, Uint8Array, string or nothing$/);
+      assert.deepEqual(srv.errors, [], 'what a host function throws is the guest\'s to hear, not a GuestError');
+      c.close();
+    });
+
+    it('refuses unknown and malformed names, and the 1,025th call in flight', async function () {
+      const c = await lineClient(srv.port);
+      assert.deepEqual((await c.ask('call nosuch x').then(async (l) => [l, (await c.next()).line])), ['before', 'called -1']);
+      await c.next();
+      c.send('call bad/name x');
+      assert.deepEqual([(await c.next()).line, (await c.next()).line, (await c.next()).line], ['before', 'called -2', 'after']);
+      assert.equal(await c.ask('calls 1025 never'), 'calls 1024 -3');
+      c.close();
+    });
+
+    it('answers 300 calls in flight from many connections each exactly once with its own data', async function () {
+      const clients = await Promise.all(Array.from({ length: 30 }, () => lineClient(srv.port)));
+      await Promise.all(
+        clients.map(async (c) => {
+          assert.equal(await c.ask('calls 10 echo'), 'calls 10 0');
+          const got = [];
+          for (let i = 0; i < 10; i++) got.push(/^reply \d+ 0 (\d+)$/.exec((await c.next()).line)[1]);
+          assert.deepEqual(got.map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        }),
+      );
+      await sleep(100);
+      for (const c of clients) assert.deepEqual(c.pending(), []);
+      clients.forEach((c) => c.close());
+    });
+
+    it('drops the answer to a call whose instance trapped instead of giving it to the successor', async function () {
+      const a = await lineClient(srv.port);
+      const [, called] = await (async () => {
+        a.send('call later x');
+        return [(await a.next()).line, (await a.next()).line];
+      })();
+      assert.match(called, /^called \d+$/);
+      a.send('trap');
+      await waitFor(() => srv.errors.length === 1, 'the trap');
+      const b = await lineClient(srv.port);
+      await sleep(100);
+      assert.deepEqual(b.pending(), [], 'no reply reached the new instance');
+      assert.match((await call(b, 'upper y'))[3], /^reply \d+ 0 Y$/);
+      b.close();
+    });
+  });
+}
+
+describe('hostFunctions option', function () {
+  it('refuses names outside 1-64 of A-Za-z0-9_.- and values that are not functions', function () {
+    assert.throws(() => Bridge.loadSync(guest('clock'), { hostFunctions: { 'bad name': () => {} } }), /'bad name' is not a host function name/);
+    assert.throws(() => Bridge.loadSync(guest('clock'), { hostFunctions: { ok: 42 } }), /'ok' is not a function/);
+  });
+
+  it('refuses a guest that imports Host.call without exporting onReply, naming both', async function () {
+    const wat = `(module (import "Host" "call" (func (param i32 i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "alloc") (param i32) (result i32) i32.const 0) (func (export "dealloc") (param i32 i32))
+      (func (export "onConnection") (param i32)) (func (export "onData") (param i32 i32 i32)) (func (export "onClose") (param i32)))`;
+    await assert.rejects(Bridge.load(Buffer.from(wat)), {
+      code: 'ERR_GUEST_MISSING_EXPORT',
+      message: /imports Host\.call but does not export onReply\(call: i32, status: i32, ptr: usize, len: u32\)/,
+    });
+  });
+});

@@ -98,6 +98,8 @@ pub enum Role {
     Timer,
     /// A message from the application (`onMessage`); its signature depends on the flavour.
     Message,
+    /// The result of a `Host.call` (`onReply`); its signature depends on the flavour.
+    Reply,
     /// `_initialize()`: run once after instantiation, before any event.
     Initialize,
     /// Part of a flavour's allocator protocol.
@@ -186,6 +188,14 @@ pub const ON_MESSAGE_BUFFER: GuestExport = export!("onMessage", "onMessage(id: u
 /// `onMessage(id, ptr, len)` (raw): as `onData`, freed with `dealloc(ptr, len)` after the call.
 pub const ON_MESSAGE_RAW: GuestExport = export!("onMessage", "onMessage(id: u32, ptr: usize, len: u32)",
     [I32, I32, I32] -> [], Role::Message, Optional, [Raw]);
+/// `onReply(call: i32, status: i32, data: ArrayBuffer)` (AssemblyScript): the result of the
+/// `Host.call` that returned `call`, as an event of its own: status 0 returned (the bytes; empty
+/// for nothing), 1 threw, rejected or returned another type (a UTF-8 message).
+pub const ON_REPLY_BUFFER: GuestExport = export!("onReply", "onReply(call: i32, status: i32, data: ArrayBuffer)",
+    [I32, I32, I32] -> [], Role::Reply, Optional, [AssemblyScript, AssemblyScriptLegacy]);
+/// `onReply(call, status, ptr, len)` (raw): as `onData`, freed with `dealloc(ptr, len)` after.
+pub const ON_REPLY_RAW: GuestExport = export!("onReply", "onReply(call: i32, status: i32, ptr: usize, len: u32)",
+    [I32, I32, I32, I32] -> [], Role::Reply, Optional, [Raw]);
 /// `onTimeout(id)`: connection `id` saw no bytes read or written for the `Socket.setTimeout`
 /// period. The connection stays open; the guest decides.
 pub const ON_TIMEOUT: GuestExport = export!("onTimeout", "onTimeout(id: u32)",
@@ -243,12 +253,16 @@ pub static GUEST_EXPORTS: &[GuestExport] = &[
     ON_TIMEOUT,
     ON_MESSAGE_BUFFER,
     ON_MESSAGE_RAW,
+    ON_REPLY_BUFFER,
+    ON_REPLY_RAW,
     INITIALIZE,
 ];
 
 /// Imports that only make sense with an export to deliver their result: a guest importing the
 /// first without exporting the second is refused at load, naming both.
-pub static IMPORT_NEEDS: &[(&str, &str, &GuestExport)] = &[
-    ("Timer", "set", &ON_TIMER),
-    ("Socket", "setTimeout", &ON_TIMEOUT),
+/// The export is named; its signature is the row of that name for the guest's flavour.
+pub static IMPORT_NEEDS: &[(&str, &str, &str)] = &[
+    ("Timer", "set", "onTimer"),
+    ("Socket", "setTimeout", "onTimeout"),
+    ("Host", "call", "onReply"),
 ];

@@ -55,6 +55,7 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("Timer", "set", [I32, I32, I32] -> [I32], timer::set),
     import!("Timer", "clear", [I32] -> [], timer::clear),
     import!("Host", "config", [I32, I32] -> [I32], host::config),
+    import!("Host", "call", [I32, I32, I32, I32, I32] -> [I32], host::call),
     import!("Shared", "get", [I32, I32, I32, I32] -> [I32], shared::get),
     import!("Shared", "set", [I32, I32, I32, I32] -> [I32], shared::set),
     import!("Shared", "delete", [I32, I32] -> [I32], shared::delete),

@@ -81,6 +81,8 @@ pub struct Abi {
     pub on_timer: bool,
     /// `onMessage` is exported (in its flavour's signature).
     pub on_message: bool,
+    /// `onReply` is exported (in its flavour's signature).
+    pub on_reply: bool,
     /// `_initialize()` is exported.
     pub initialize: bool,
 }
@@ -99,6 +101,7 @@ impl Abi {
                 Role::Hook(h) => self.has(h),
                 Role::Timer => self.on_timer,
                 Role::Message => self.on_message,
+                Role::Reply => self.on_reply,
                 Role::Initialize => self.initialize,
                 Role::Data | Role::Allocator => true,
             })
@@ -147,6 +150,7 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
         hooks: [false; Hook::COUNT],
         on_timer: false,
         on_message: false,
+        on_reply: false,
         initialize: false,
     };
     for e in GUEST_EXPORTS {
@@ -180,14 +184,22 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
             Role::Initialize => abi.initialize = present,
             Role::Timer => abi.on_timer = present,
             Role::Message => abi.on_message = present,
+            Role::Reply => abi.on_reply = present,
             Role::Data | Role::Allocator => {}
         }
     }
-    for (module, name, export) in IMPORT_NEEDS {
+    for (module, name, needed) in IMPORT_NEEDS {
         let imported = shape
             .imports
             .iter()
             .any(|i| i.module == *module && i.name == *name);
+        let flavour = flavour.unwrap_or(Flavour::AssemblyScript);
+        let Some(export) = GUEST_EXPORTS
+            .iter()
+            .find(|e| e.name == *needed && e.applies_to(flavour))
+        else {
+            continue;
+        };
         if imported && !matches!(find(shape, export), Ok(true)) {
             problems.push(Problem::new(
                 Code::MissingExport,

@@ -38,13 +38,22 @@ pub enum Event<'a> {
     /// A message from the application: `onMessage(id, bytes)`, for connection `id`
     /// (`bridge.send`), or for the instance with `id` 0 (`bridge.broadcast`: every instance).
     Message { id: u32, bytes: Cow<'a, [u8]> },
+    /// The application answered `Host.call` `call` of instance `instance`: `onReply(call, status,
+    /// bytes)`, unless that instance is gone. It concerns no connection: it goes to the worker
+    /// that made the call.
+    Reply {
+        instance: u32,
+        call: i32,
+        status: i32,
+        bytes: Cow<'a, [u8]>,
+    },
     /// Time passed: run the timers and timeouts that are due (`onTimer`, `onTimeout`). It
     /// concerns no connection; a worker thread makes its own.
     Tick,
 }
 
 impl Event<'_> {
-    /// The connection the event is for (`None` for `Tick`).
+    /// The connection the event is for (`None` for `Tick` and `Reply`).
     pub fn id(&self) -> Option<u32> {
         match *self {
             Event::Open { id, .. }
@@ -55,7 +64,7 @@ impl Event<'_> {
             | Event::Connected { id, .. }
             | Event::Close(id)
             | Event::Message { id, .. } => Some(id),
-            Event::Tick => None,
+            Event::Tick | Event::Reply { .. } => None,
         }
     }
 
@@ -75,6 +84,17 @@ impl Event<'_> {
             Event::Close(id) => Event::Close(id),
             Event::Message { id, bytes } => Event::Message {
                 id,
+                bytes: Cow::Owned(bytes.into_owned()),
+            },
+            Event::Reply {
+                instance,
+                call,
+                status,
+                bytes,
+            } => Event::Reply {
+                instance,
+                call,
+                status,
                 bytes: Cow::Owned(bytes.into_owned()),
             },
             Event::Tick => Event::Tick,

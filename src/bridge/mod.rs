@@ -9,6 +9,7 @@ pub mod pool;
 pub mod shared;
 pub mod stats;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -24,6 +25,23 @@ use pool::{Pool, Sink};
 use shared::Shared;
 use stats::Stats;
 
+/// What a bridge is made with, besides its guest.
+pub struct Options {
+    pub limits: Limits,
+    /// 0: inline; N: N worker threads.
+    pub threads: usize,
+    /// Threaded mode: receives each worker's output batches.
+    pub sink: Option<Sink>,
+    /// What guests may dial with `Socket.connect`.
+    pub allow: Allowlist,
+    /// What `Host.config` gives.
+    pub config: Arc<[u8]>,
+    /// The store every instance shares (`Shared.*`).
+    pub shared: Arc<Shared>,
+    /// The names of the application's host functions (`Host.call`).
+    pub host_functions: Arc<HashSet<String>>,
+}
+
 enum Mode {
     Inline(Box<Executor>),
     Threaded(Pool),
@@ -35,25 +53,25 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// `threads == 0`: inline; events run in the calling thread and output is read with
-    /// `output`. Otherwise `threads` workers; output goes to `sink` (required then).
-    /// `allow`: what guests may dial with `Socket.connect`; `config`: what `Host.config` gives;
-    /// `shared`: the store every instance shares.
-    pub fn new(
-        guest: Arc<Guest>,
-        limits: Limits,
-        threads: usize,
-        sink: Option<Sink>,
-        allow: Allowlist,
-        config: Arc<[u8]>,
-        shared: Arc<Shared>,
-    ) -> Result<Bridge, Failure> {
+    /// `options.threads == 0`: inline; events run in the calling thread and output is read with
+    /// `output`. Otherwise that many workers; output goes to `options.sink` (required then).
+    pub fn new(guest: Arc<Guest>, options: Options) -> Result<Bridge, Failure> {
+        let Options {
+            limits,
+            threads,
+            sink,
+            allow,
+            config,
+            shared,
+            host_functions,
+        } = options;
         let ids = Arc::new(IdSource::default());
         let setup = Setup {
             limits,
             dialer: Dialer::new(Arc::new(allow), ids.clone(), 0),
             config,
             shared,
+            host_functions,
             report_deadlines: threads == 0,
         };
         let mode = match (threads, sink) {
@@ -82,6 +100,14 @@ impl Bridge {
         match &mut self.mode {
             Mode::Inline(exec) => exec.handle(event),
             Mode::Threaded(pool) => pool.send(event.into_owned()),
+        }
+    }
+
+    /// The application's answer to a `Host.call` made on worker `worker` (0 inline).
+    pub fn reply(&mut self, worker: u8, event: Event<'_>) {
+        match &mut self.mode {
+            Mode::Inline(exec) => exec.handle(event),
+            Mode::Threaded(pool) => pool.send_to(worker as usize, event.into_owned()),
         }
     }
 

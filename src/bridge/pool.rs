@@ -155,6 +155,13 @@ impl Pool {
         }
     }
 
+    /// Sends an event to worker `worker` itself (an answer to one of its host calls).
+    pub fn send_to(&mut self, worker: usize, event: Event<'static>) {
+        if let Some(w) = self.workers.get(worker) {
+            let _ = w.tx.send(Msg::Event(event));
+        }
+    }
+
     /// Counters summed over the workers, as of their last batch.
     pub fn stats(&self) -> Stats {
         let mut total = Stats::default();

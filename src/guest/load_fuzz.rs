@@ -74,6 +74,7 @@ fn setup() -> Setup {
         dialer: Dialer::default(),
         config: Arc::from(&b"{}"[..]),
         shared: Arc::new(crate::bridge::shared::Shared::new(1 << 20)),
+        host_functions: Arc::new(["echo".to_string()].into_iter().collect()),
         report_deadlines: true,
     }
 }

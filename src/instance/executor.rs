@@ -8,6 +8,7 @@
 //! `GuestError` record, closes every connection of the failed instance, and replaces the instance
 //! with a fresh one from the same module: the next connection is served as if nothing happened.
 
+use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +46,8 @@ pub struct Setup {
     pub config: Arc<[u8]>,
     /// The bridge's shared store, the same for every instance (`Shared.*`).
     pub shared: Arc<Shared>,
+    /// The names of the application's host functions (`Host.call`).
+    pub host_functions: Arc<HashSet<String>>,
     /// Inline mode: append a `Timer` record whenever the next deadline changes, so JS can arm
     /// its timer. A worker thread asks `next_deadline` instead.
     pub report_deadlines: bool,
@@ -60,13 +63,15 @@ pub struct Executor {
     stats: Stats,
     /// The deadline JS was last told about (inline mode); `None` before any.
     reported: Option<Option<Instant>>,
+    /// Which instance is running: 0 for the first, one more for each replacement.
+    generation: u32,
 }
 
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
     pub fn new(guest: Arc<Guest>, setup: Setup) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, &setup)?;
+        let (store, env, live) = instantiate(&guest, &setup, 0)?;
         Ok(Executor {
             guest,
             setup,
@@ -75,6 +80,7 @@ impl Executor {
             live: Some(live),
             stats: Stats::default(),
             reported: None,
+            generation: 0,
         })
     }
 
@@ -125,6 +131,12 @@ impl Executor {
             Event::Connected { id, peer } => self.connected(id, peer),
             Event::Close(id) => self.close(id),
             Event::Message { id, bytes } => self.message(id, &bytes),
+            Event::Reply {
+                instance,
+                call,
+                status,
+                bytes,
+            } => self.reply(instance, call, status, &bytes),
             Event::Tick => self.tick(),
         }
         if self.setup.report_deadlines {
@@ -209,7 +221,21 @@ impl Executor {
         self.env().timers.activity(id);
         let env = self.env.clone();
         self.run(id, |exports, store| {
-            exports.deliver(store, &env, Bytes::Data, id, data)
+            exports.deliver(store, &env, Bytes::Data(id), data)
+        });
+    }
+
+    /// The application answered `Host.call` `call`: `onReply(call, status, bytes)`, unless the
+    /// instance that made the call is gone (then the answer is dropped, never given to its
+    /// successor) or the call was answered already.
+    fn reply(&mut self, instance: u32, call: i32, status: i32, bytes: &[u8]) {
+        let env = self.env();
+        if env.instance != instance || !env.calls.finish(call) {
+            return;
+        }
+        let env = self.env.clone();
+        self.run(NO_ID, |exports, store| {
+            exports.deliver(store, &env, Bytes::Reply { call, status }, bytes)
         });
     }
 
@@ -223,7 +249,7 @@ impl Executor {
         let owner = if id == 0 { NO_ID } else { id };
         let env = self.env.clone();
         self.run(owner, |exports, store| {
-            exports.deliver(store, &env, Bytes::Message, id, bytes)
+            exports.deliver(store, &env, Bytes::Message(id), bytes)
         });
     }
 
@@ -350,8 +376,9 @@ impl Executor {
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, &self.setup) {
+        match instantiate(&self.guest, &self.setup, self.generation.wrapping_add(1)) {
             Ok((store, env, live)) => {
+                self.generation = self.generation.wrapping_add(1);
                 self.stats += self.env.as_ref(&self.store).stats;
                 self.store = store;
                 self.env = env;
@@ -406,14 +433,17 @@ fn explain(
 fn instantiate(
     guest: &Guest,
     setup: &Setup,
+    generation: u32,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
-    let host = HostEnv::new(
+    let mut host = HostEnv::new(
         setup.limits,
         setup.dialer.clone(),
         setup.config.clone(),
         setup.shared.clone(),
     );
+    host.host_functions = setup.host_functions.clone();
+    host.instance = generation;
     let env = FunctionEnv::new(&mut store, host);
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();

@@ -17,13 +17,15 @@ type HookFn = TypedFunction<i32, ()>;
 const AS_ARRAYBUFFER_ID: i32 = 1;
 const AS_LEGACY_ARRAYBUFFER_ID: i32 = 0;
 
-/// The exports that take bytes (made by the guest's allocator).
+/// The exports that take bytes (made by the guest's allocator), with their other arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bytes {
-    /// `onData`: bytes read from the connection.
-    Data,
-    /// `onMessage`: a message from the application.
-    Message,
+    /// `onData(id, ...)`: bytes read from the connection.
+    Data(u32),
+    /// `onMessage(id, ...)`: a message from the application.
+    Message(u32),
+    /// `onReply(call, status, ...)`: the result of a `Host.call`.
+    Reply { call: i32, status: i32 },
 }
 
 /// A flavour's allocator protocol and the data exports whose signature depends on it.
@@ -39,12 +41,14 @@ pub enum Allocator {
         release: TypedFunction<i32, ()>,
         on_data: TypedFunction<(i32, i32), ()>,
         on_message: Option<TypedFunction<(i32, i32), ()>>,
+        on_reply: Option<TypedFunction<(i32, i32, i32), ()>>,
     },
     Raw {
         alloc: TypedFunction<i32, i32>,
         dealloc: TypedFunction<(i32, i32), ()>,
         on_data: TypedFunction<(i32, i32, i32), ()>,
         on_message: Option<TypedFunction<(i32, i32, i32), ()>>,
+        on_reply: Option<TypedFunction<(i32, i32, i32, i32), ()>>,
     },
 }
 
@@ -121,6 +125,7 @@ impl Exports {
                 release: typed(instance, store, &table::AS_UNPIN)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
                 on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
+                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_BUFFER)?,
             },
             Flavour::AssemblyScriptLegacy => Allocator::AssemblyScript {
                 alloc_name: table::LEGACY_ALLOC.name,
@@ -130,12 +135,14 @@ impl Exports {
                 release: typed(instance, store, &table::LEGACY_RELEASE)?,
                 on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
                 on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
+                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_BUFFER)?,
             },
             Flavour::Raw => Allocator::Raw {
                 alloc: typed(instance, store, &table::RAW_ALLOC)?,
                 dealloc: typed(instance, store, &table::RAW_DEALLOC)?,
                 on_data: typed(instance, store, &table::ON_DATA_RAW)?,
                 on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_RAW)?,
+                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_RAW)?,
             },
         };
         let initialize = maybe(abi.initialize, instance, store, &table::INITIALIZE)?;
@@ -158,20 +165,18 @@ impl Exports {
         self.hooks[hook as usize].as_ref()
     }
 
-    /// Copies `data` into a fresh guest buffer made by the guest's allocator and calls `onData`
-    /// or `onMessage` (`to`) with it; nothing when the guest lacks `onMessage`.
+    /// Copies `data` into a fresh guest buffer made by the guest's allocator and calls the export
+    /// `to` names with it; nothing when the guest lacks that (optional) export.
     pub fn deliver(
         &self,
         store: &mut Store,
         env: &FunctionEnv<HostEnv>,
         to: Bytes,
-        id: u32,
         data: &[u8],
     ) -> Result<(), RuntimeError> {
-        let id = id as i32;
         let Ok(len) = i32::try_from(data.len()) else {
             let message = format!(
-                "a chunk of {} bytes does not fit a 32-bit guest",
+                "a buffer of {} bytes does not fit a 32-bit guest",
                 data.len()
             );
             return Err(env.as_mut(store).fail(Kind::Host, message));
@@ -192,17 +197,27 @@ impl Exports {
                 release,
                 on_data,
                 on_message,
+                on_reply,
             } => {
-                let Some(f) = (match to {
-                    Bytes::Data => Some(on_data),
-                    Bytes::Message => on_message.as_ref(),
-                }) else {
-                    return Ok(());
+                let has = match to {
+                    Bytes::Data(_) => true,
+                    Bytes::Message(_) => on_message.is_some(),
+                    Bytes::Reply { .. } => on_reply.is_some(),
                 };
+                if !has {
+                    return Ok(());
+                }
                 let ptr = alloc.call(store, len, *class_id)?;
                 hold.call(store, ptr)?;
                 copy_in(store, alloc_name, ptr)?;
-                f.call(store, id, ptr)?;
+                match (to, on_message, on_reply) {
+                    (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr)?,
+                    (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr)?,
+                    (Bytes::Reply { call, status }, _, Some(f)) => {
+                        f.call(store, call, status, ptr)?
+                    }
+                    _ => {}
+                }
                 release.call(store, ptr)
             }
             Allocator::Raw {
@@ -210,16 +225,26 @@ impl Exports {
                 dealloc,
                 on_data,
                 on_message,
+                on_reply,
             } => {
-                let Some(f) = (match to {
-                    Bytes::Data => Some(on_data),
-                    Bytes::Message => on_message.as_ref(),
-                }) else {
-                    return Ok(());
+                let has = match to {
+                    Bytes::Data(_) => true,
+                    Bytes::Message(_) => on_message.is_some(),
+                    Bytes::Reply { .. } => on_reply.is_some(),
                 };
+                if !has {
+                    return Ok(());
+                }
                 let ptr = alloc.call(store, len)?;
                 copy_in(store, "alloc", ptr)?;
-                f.call(store, id, ptr, len)?;
+                match (to, on_message, on_reply) {
+                    (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr, len)?,
+                    (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr, len)?,
+                    (Bytes::Reply { call, status }, _, Some(f)) => {
+                        f.call(store, call, status, ptr, len)?
+                    }
+                    _ => {}
+                }
                 dealloc.call(store, ptr, len)
             }
         }

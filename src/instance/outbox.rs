@@ -54,6 +54,10 @@ pub enum Op {
     /// Inline mode: the instance's next timer is due in `u32` payload milliseconds (`NO_TIMER`:
     /// none); JS arms one libuv timer for it and calls the bridge's `tick` then.
     Timer = 11,
+    /// The guest called a host function (`Host.call`): `sub` is the worker, the id the connection
+    /// it is for (0: none); the payload is the call handle (i32), the instance (u32), the name's
+    /// length (u8), the name (UTF-8) and the data. JS answers with the bridge's `reply`.
+    Call = 12,
 }
 
 /// The `Timer` record's "no timer pending".
@@ -61,7 +65,7 @@ pub const NO_TIMER: u32 = u32::MAX;
 
 impl Op {
     /// Every op with the name JS knows it by (`constants().ops`, read by js/batch.js).
-    pub const ALL: [(Op, &'static str); 11] = [
+    pub const ALL: [(Op, &'static str); 12] = [
         (Op::Write, "WRITE"),
         (Op::End, "END"),
         (Op::Close, "CLOSE"),
@@ -73,6 +77,7 @@ impl Op {
         (Op::Ack, "ACK"),
         (Op::Connect, "CONNECT"),
         (Op::Timer, "TIMER"),
+        (Op::Call, "CALL"),
     ];
 
     #[cfg(test)]
@@ -160,6 +165,23 @@ impl Outbox {
     pub fn timer(&mut self, ms: u32) {
         self.header(Op::Timer, 0, NO_ID, 4);
         self.buf.extend_from_slice(&ms.to_le_bytes());
+        self.last_write = None;
+    }
+
+    /// Bytes a `Call` record of `name` and `data` takes.
+    pub fn call_size(name: &str, data: &[u8]) -> usize {
+        HEADER + 9 + name.len() + data.len()
+    }
+
+    /// Appends a `Call` of host function `name` with `data` (see `Op::Call`).
+    pub fn call(&mut self, call: i32, instance: u32, worker: u8, id: u32, name: &str, data: &[u8]) {
+        let len = 9 + name.len() + data.len();
+        self.header(Op::Call, worker, id, len);
+        self.buf.extend_from_slice(&call.to_le_bytes());
+        self.buf.extend_from_slice(&instance.to_le_bytes());
+        self.buf.push(name.len() as u8);
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(data);
         self.last_write = None;
     }
 

@@ -11,10 +11,10 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
-use crate::bridge::Bridge;
 use crate::bridge::event::{Event, Peer};
 use crate::bridge::pool::Sink;
 use crate::bridge::shared::Shared;
+use crate::bridge::{Bridge, Options as BridgeOptions};
 use crate::guest::Code;
 use crate::napi::compile::CompiledGuest;
 use crate::policy::allow::Allowlist;
@@ -39,6 +39,8 @@ pub struct NativeOptions<'a> {
     pub config: Option<Buffer>,
     /// `maxSharedBytes`: keys plus values the shared store may hold.
     pub max_shared_bytes: f64,
+    /// The names of `hostFunctions` (checked by JS).
+    pub host_functions: Vec<String>,
 }
 
 /// A connection's addresses as JS passes them (`socket.remoteAddress`, ...).
@@ -205,12 +207,15 @@ impl NativeBridge {
         let shared = Arc::new(Shared::new(options.max_shared_bytes as usize));
         let bridge = Bridge::new(
             guest.inner.clone(),
-            limits,
-            threads,
-            sink,
-            allow,
-            config,
-            shared.clone(),
+            BridgeOptions {
+                limits,
+                threads,
+                sink,
+                allow,
+                config,
+                shared: shared.clone(),
+                host_functions: Arc::new(options.host_functions.into_iter().collect()),
+            },
         )
         .map_err(|f| start_failed(guest, &f.message))?;
         Ok(NativeBridge {
@@ -329,6 +334,28 @@ impl NativeBridge {
             id,
             bytes: Cow::Borrowed(data),
         })
+    }
+
+    /// The answer to a `Host.call` (a `Call` record of worker `worker`, instance `instance`):
+    /// onReply(call, status, data) on that instance, unless it is gone.
+    #[napi]
+    pub fn reply(
+        &self,
+        worker: u32,
+        instance: u32,
+        call: i32,
+        status: i32,
+        data: &[u8],
+    ) -> Result<u32> {
+        let event = Event::Reply {
+            instance,
+            call,
+            status,
+            bytes: Cow::Borrowed(data),
+        };
+        let mut core = self.core()?;
+        core.bridge.reply(worker as u8, event);
+        Ok(core.out())
     }
 
     /// Inline mode: the timer JS armed for a `Timer` record went off; runs what is due.

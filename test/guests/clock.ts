@@ -16,9 +16,14 @@
 //   skey N               Shared.set with a key of N bytes -> "skey <code>"
 //   sbadptr              Shared.get into a pointer outside memory (a trap)
 //   trap                 unreachable
+//   call NAME DATA       "before", Host.call(NAME, DATA, this connection) -> "called <code>",
+//                        "after"; its onReply writes "reply <call> <status> <data>" here
+//   calls N NAME         N calls of NAME with data i -> "calls <handed out> <first refusal>"
 // onMessage writes "msg <text>" (see below). onTimer writes "fired T" to the timer's connection (the instance timer's reporter), and logs
 // "fired T <id>"; onTimeout writes "timeout"; onClose logs "closed <id>".
 import { Socket, Timer, Host, Shared, LineReader } from "../../assembly/index";
+
+const callers = new Map<i32, u32>();
 
 // @ts-ignore: decorator
 @external("Socket", "remoteAddress")
@@ -94,6 +99,30 @@ function command(id: u32, line: string): void {
     const k = String.UTF8.encode("x");
     raw_shared_get(changetype<usize>(k), 1, 0xfffffff0, 64);
   } else if (word == "trap") unreachable();
+  else if (word == "call") {
+    const sp = arg.indexOf(" ");
+    const name = sp < 0 ? arg : arg.substring(0, sp);
+    const data = sp < 0 ? "" : arg.substring(sp + 1);
+    say(id, "before");
+    const call = Host.call(name, data, id);
+    if (call > 0) callers.set(call, id);
+    say(id, "called " + call.toString());
+    say(id, "after");
+  } else if (word == "calls") {
+    const sp = arg.indexOf(" ");
+    const count = I32.parseInt(arg.substring(0, sp));
+    const name = arg.substring(sp + 1);
+    let made = 0;
+    let refusal = 0;
+    for (let i = 0; i < count; i++) {
+      const call = Host.call(name, i.toString(), id);
+      if (call > 0) {
+        callers.set(call, id);
+        made++;
+      } else if (refusal == 0) refusal = call;
+    }
+    say(id, "calls " + made.toString() + " " + refusal.toString());
+  }
   else say(id, "unknown " + word);
 }
 
@@ -123,6 +152,13 @@ export function onMessage(id: u32, data: ArrayBuffer): void {
   }
   const ids = readers.keys();
   for (let i = 0; i < ids.length; i++) say(ids[i], line);
+}
+
+export function onReply(call: i32, status: i32, data: ArrayBuffer): void {
+  if (!callers.has(call)) return;
+  const id = callers.get(call);
+  callers.delete(call);
+  say(id, "reply " + call.toString() + " " + status.toString() + " " + String.UTF8.decode(data));
 }
 
 export function onTimeout(id: u32): void {

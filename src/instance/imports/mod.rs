@@ -20,7 +20,7 @@ pub mod shared;
 pub mod socket;
 pub mod timer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +29,7 @@ use wasmer::{AsStoreRef, FunctionEnvMut, Memory, RuntimeError};
 use crate::bridge::shared::Shared;
 use crate::bridge::stats::Stats;
 use crate::guest::memcap::describe_bytes;
+use crate::instance::calls::Calls;
 use crate::instance::conn::ConnTable;
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::guestmem::{OutOfBounds, read_as_string};
@@ -97,6 +98,13 @@ pub struct HostEnv {
     pub config: Arc<[u8]>,
     /// The bridge's shared store (`Shared.*`).
     pub shared: Arc<Shared>,
+    /// The names of the application's host functions (`Host.call`).
+    pub host_functions: Arc<HashSet<String>>,
+    /// `Host.call`s in flight.
+    pub calls: Calls,
+    /// Which instance of its executor this is (replies carry it, so a successor drops the
+    /// answers to calls its failed predecessor made).
+    pub instance: u32,
     /// What the current event has produced so far, against the per-event caps.
     event: EventOutput,
     /// `console.time` labels running (`env.rs`).
@@ -118,6 +126,9 @@ impl HostEnv {
             timers: Timers::default(),
             config,
             shared,
+            host_functions: Arc::default(),
+            calls: Calls::default(),
+            instance: 0,
             event: EventOutput::default(),
             time_labels: HashMap::new(),
             seed_counter: 0,
