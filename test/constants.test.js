@@ -55,9 +55,10 @@ describe('constants shared with the addon', function () {
       wantDrain: () => seen.push('wantDrain'),
       connect: () => seen.push('connect'),
       arm: () => seen.push('arm'),
+      call: () => seen.push('call'),
     };
     batch.apply(buf, buf.length, new Map(), host);
-    assert.deepEqual(seen.sort(), ['arm', 'connect', 'error host', 'log log'].sort());
+    assert.deepEqual(seen.sort(), ['arm', 'call', 'connect', 'error host', 'log log'].sort());
     const bad = Buffer.alloc(constants.header);
     bad[0] = 250;
     assert.throws(() => batch.apply(bad, bad.length, new Map(), host), /corrupt output batch \(op 250/);
