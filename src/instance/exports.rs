@@ -116,27 +116,32 @@ impl Exports {
                 hooks[h as usize] = Some(typed(instance, store, e)?);
             }
         }
+        // Both AssemblyScript runtimes: the same protocol with their own names and class id.
+        let assemblyscript = |rows: [&GuestExport; 3], class_id| -> Result<Allocator, Failure> {
+            Ok(Allocator::AssemblyScript {
+                alloc_name: rows[0].name,
+                class_id,
+                alloc: typed(instance, store, rows[0])?,
+                hold: typed(instance, store, rows[1])?,
+                release: typed(instance, store, rows[2])?,
+                on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
+                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
+                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_BUFFER)?,
+            })
+        };
         let allocator = match abi.flavour {
-            Flavour::AssemblyScript => Allocator::AssemblyScript {
-                alloc_name: table::AS_NEW.name,
-                class_id: AS_ARRAYBUFFER_ID,
-                alloc: typed(instance, store, &table::AS_NEW)?,
-                hold: typed(instance, store, &table::AS_PIN)?,
-                release: typed(instance, store, &table::AS_UNPIN)?,
-                on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
-                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
-                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_BUFFER)?,
-            },
-            Flavour::AssemblyScriptLegacy => Allocator::AssemblyScript {
-                alloc_name: table::LEGACY_ALLOC.name,
-                class_id: AS_LEGACY_ARRAYBUFFER_ID,
-                alloc: typed(instance, store, &table::LEGACY_ALLOC)?,
-                hold: typed(instance, store, &table::LEGACY_RETAIN)?,
-                release: typed(instance, store, &table::LEGACY_RELEASE)?,
-                on_data: typed(instance, store, &table::ON_DATA_BUFFER)?,
-                on_message: maybe(abi.on_message, instance, store, &table::ON_MESSAGE_BUFFER)?,
-                on_reply: maybe(abi.on_reply, instance, store, &table::ON_REPLY_BUFFER)?,
-            },
+            Flavour::AssemblyScript => assemblyscript(
+                [&table::AS_NEW, &table::AS_PIN, &table::AS_UNPIN],
+                AS_ARRAYBUFFER_ID,
+            )?,
+            Flavour::AssemblyScriptLegacy => assemblyscript(
+                [
+                    &table::LEGACY_ALLOC,
+                    &table::LEGACY_RETAIN,
+                    &table::LEGACY_RELEASE,
+                ],
+                AS_LEGACY_ARRAYBUFFER_ID,
+            )?,
             Flavour::Raw => Allocator::Raw {
                 alloc: typed(instance, store, &table::RAW_ALLOC)?,
                 dealloc: typed(instance, store, &table::RAW_DEALLOC)?,
