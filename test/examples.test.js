@@ -148,3 +148,37 @@ describe('examples/kv-server.ts', function () {
     assert.equal(code, 0, out);
   });
 });
+
+describe('examples/chat-server.ts', function () {
+  it('starts with PORT=0 and THREADS=2, prints its address and the nc line, relays lines between clients, and exits 0 on SIGTERM', async function () {
+    const { child, exited, match } = runScript('examples/chat-server.ts', { env: { PORT: '0', THREADS: '2' } });
+    const sockets = [];
+    try {
+      const m = await match(/chat server listening on 127\.0\.0\.1:(\d+), 2 worker threads\n[^]*try: nc 127\.0\.0\.1 (\d+)/);
+      const port = Number(m[1]);
+      assert.equal(Number(m[2]), port);
+      const received = [];
+      for (let i = 0; i < 2; i++) {
+        const s = await connect(port);
+        sockets.push(s);
+        received.push('');
+        s.setEncoding('utf8');
+        s.on('data', (d) => {
+          received[i] += d;
+        });
+      }
+      sockets[0].write('hello from a\n');
+      await waitFor(() => received.every((r) => r.split('\n').length === 2), 'the first line at both clients');
+      sockets[1].write('hello from b\n');
+      await waitFor(() => received.every((r) => r.split('\n').length === 3), 'the second line at both clients');
+      for (const r of received) assert.match(r, /^<\d+> hello from a\n<\d+> hello from b\n$/);
+      assert.equal(received[0], received[1]);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+});
