@@ -182,3 +182,24 @@ describe('examples/chat-server.ts', function () {
     assert.equal(code, 0, out);
   });
 });
+
+describe('examples/auth-echo-server.ts', function () {
+  it('starts with PORT=0 and TOKEN, echoes after the right token, denies a wrong one, and exits 0 on SIGTERM', async function () {
+    const { child, exited, match, output } = runScript('examples/auth-echo-server.ts', { env: { PORT: '0', TOKEN: 'letmein' } });
+    try {
+      const m = await match(/auth-echo server listening on 127\.0\.0\.1:(\d+)\n[^]*try: nc 127\.0\.0\.1 (\d+)/);
+      const port = Number(m[1]);
+      assert.equal(Number(m[2]), port);
+      assert.equal((await exchange(port, 'letmein\nhello', 'ok\nhello'.length)).toString(), 'ok\nhello');
+      const { data, ended } = await sendUntilClosed(port, 'secret\nhello');
+      assert.equal(data.toString(), 'denied\n');
+      assert.ok(ended);
+      await waitFor(() => /token accepted[^]*token denied/.test(output()), 'the log lines of both checks');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+});
