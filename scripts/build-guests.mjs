@@ -1,4 +1,4 @@
-// Compiles every AssemblyScript guest (assembly/examples/*.ts, test/guests/*.ts) to
+// Compiles every AssemblyScript guest (assembly/examples/*.ts, test/guests/*.ts, bench/guests/*.ts) to
 // build/guests/<name>.wasm, skipping those whose output is newer than every source.
 import asc from 'assemblyscript/asc';
 import fs from 'node:fs';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'build', 'guests');
-const dirs = ['assembly/examples', 'test/guests'];
+const dirs = ['assembly/examples', 'test/guests', 'bench/guests'];
 // The guest build options (exportRuntime, exportStart _initialize, -O3) live in asconfig.json.
 const flags = ['--config', path.join(root, 'asconfig.json'), '--target', 'release'];
 
