@@ -61,6 +61,15 @@ describe('loading guests', function () {
     await assert.rejects(Bridge.load('/no/such/guest.wasm'), { code: 'ENOENT' });
   });
 
+  it('refuses a module the compiler panics on (an exception-handling reference type) without crashing the process', async function () {
+    // Found by the load fuzz campaign: wasmer 7.4.2 panics on it; unwinding into Node aborted
+    // the process. The panic is caught and the module refused like any invalid one.
+    const wat = Buffer.from('(module (type (func (param nullexnref))) (func (type 0)))');
+    const refused = { code: 'ERR_GUEST_INVALID_WASM', message: /invalid WebAssembly: the compiler cannot handle this module/ };
+    assert.throws(() => Bridge.loadSync(wat), refused);
+    await assert.rejects(Bridge.load(wat), refused);
+  });
+
   it('names a missing file in the error', async function () {
     await assert.rejects(Bridge.load('/no/such/guest.wasm'), /^Error: cannot load guest '\/no\/such\/guest\.wasm': no such file$/);
   });

@@ -387,3 +387,22 @@ fn one_file() {
         println!("{what}: {:?}", t.elapsed());
     }
 }
+
+/// Found by the first long campaign: wasmer 7.4.2's compiler panics (an `expect`) on a function
+/// type with an exception-handling reference type instead of returning an error. Loading must
+/// refuse it, not unwind into Node (which aborts the process).
+#[test]
+fn a_module_the_compiler_panics_on_is_refused_with_a_message() {
+    for ty in ["nullexnref", "exnref"] {
+        let wat = format!("(module (type (func (param {ty}))) (func (type 0)))");
+        let bytes = wasmer::wat2wasm(wat.as_bytes()).expect("valid text");
+        let err = guest::compile("exn.wasm", &bytes, &settings())
+            .err()
+            .unwrap_or_else(|| panic!("{ty}: a module with {ty} loaded"));
+        assert!(
+            err.to_string()
+                .starts_with("cannot load guest 'exn.wasm': "),
+            "{err}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod error;
 mod load_fuzz;
 pub mod memcap;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use wasmer::sys::{CompilerConfig, Cranelift, NativeEngineExt};
@@ -60,16 +61,35 @@ pub fn compile(name: &str, bytes: &[u8], settings: &Settings) -> Result<Guest, L
 
 /// Compiles checked bytes with `engine` (made by `engine(settings)`) and validates the module:
 /// the step `compile` and a module-cache miss share.
+///
+/// wasmer's compiler can panic on some modules it validated instead of returning an error
+/// (7.4.2: a function type with an exception-handling reference type, found by the load fuzz
+/// test). A panic must never unwind into Node, which aborts the process, so one is caught here
+/// and the module refused like any other invalid one.
 pub fn compile_with(
     name: &str,
     engine: Engine,
     bytes: &[u8],
     settings: &Settings,
 ) -> Result<Guest, LoadError> {
-    let module = Module::new(&engine, bytes).map_err(|e| {
-        LoadError::new(name, Code::InvalidWasm, format!("invalid WebAssembly: {e}"))
-    })?;
-    validate(name, engine, module, settings)
+    let compiled = panic::catch_unwind(AssertUnwindSafe(|| {
+        let module = Module::new(&engine, bytes).map_err(|e| {
+            LoadError::new(name, Code::InvalidWasm, format!("invalid WebAssembly: {e}"))
+        })?;
+        validate(name, engine.clone(), module, settings)
+    }));
+    compiled.unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Err(LoadError::new(
+            name,
+            Code::InvalidWasm,
+            format!("invalid WebAssembly: the compiler cannot handle this module ({why})"),
+        ))
+    })
 }
 
 /// Refuses bytes that cannot be a module before the compiler sees them.
