@@ -12,22 +12,18 @@ const { GuestError, loadError, readError } = require('./errors');
 const { checkOptions, compileOptions, describeSource } = require('./options');
 const { noTimer: NO_TIMER, noId: NO_ID } = require('./constants');
 const { SharedStore } = require('./shared');
+const { bytesOf } = require('./bytes');
 
 /** A host function's result as bytes: a Uint8Array/Buffer, a string (UTF-8), nothing; else null. */
 function replyBytes(value) {
-  if (value === undefined) return Buffer.alloc(0);
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer) return Buffer.from(value);
-  return null;
+  return value === undefined ? Buffer.alloc(0) : bytesOf(value);
 }
 
 /** A message for onMessage: a string as UTF-8, or bytes. */
 function messageBytes(data) {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError('a message is a string or bytes (Uint8Array, Buffer, ArrayBuffer)');
+  const bytes = bytesOf(data);
+  if (bytes === null) throw new TypeError('a message is a string or bytes (Uint8Array, Buffer, ArrayBuffer)');
+  return bytes;
 }
 
 const INTERNAL = Symbol('wasm-socket-bridge internal');

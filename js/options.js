@@ -4,6 +4,7 @@
 const { fileURLToPath } = require('node:url');
 const native = require('./native');
 const constants = require('./constants');
+const { bytesOf } = require('./bytes');
 
 const DEFAULTS = Object.freeze({
   threads: 0,
@@ -93,9 +94,8 @@ function checkOptions(options) {
  */
 function configBytes(config) {
   if (config === undefined || config === null) return undefined;
-  if (typeof config === 'string') return Buffer.from(config, 'utf8');
-  if (config instanceof ArrayBuffer) return Buffer.from(new Uint8Array(config));
-  if (ArrayBuffer.isView(config)) return Buffer.from(new Uint8Array(config.buffer, config.byteOffset, config.byteLength));
+  const bytes = bytesOf(config);
+  if (bytes !== null) return bytes;
   const proto = typeof config === 'object' ? Object.getPrototypeOf(config) : undefined;
   if (proto === Object.prototype || proto === null) {
     const json = JSON.stringify(config);

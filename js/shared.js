@@ -3,6 +3,7 @@
 // guest instance reads and writes with module Shared. Keys are strings (sent as UTF-8) or bytes,
 // at most 1 KiB; keys plus values are bounded by the bridge's maxSharedBytes.
 const { maxSharedKeyBytes } = require('./constants');
+const { bytesOf } = require('./bytes');
 
 const KEY_TOO_LONG = -2;
 const FULL = -3;
@@ -15,10 +16,9 @@ function keyBytes(key) {
 }
 
 function valueBytes(value) {
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof ArrayBuffer) return Buffer.from(value);
-  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  throw new TypeError('a shared store value is a string or bytes (Uint8Array, Buffer, ArrayBuffer)');
+  const bytes = bytesOf(value);
+  if (bytes === null) throw new TypeError('a shared store value is a string or bytes (Uint8Array, Buffer, ArrayBuffer)');
+  return bytes;
 }
 
 function full(maxBytes) {

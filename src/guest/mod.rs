@@ -22,6 +22,8 @@ use crate::guest::memcap::{CappedTunables, MemoryCap};
 
 pub use error::{Code, LoadError, Problem};
 
+use crate::instance::failure::panic_message;
+
 /// How a guest is compiled and limited: the bridge options that reach the compiler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -79,11 +81,7 @@ pub fn compile_with(
         validate(name, engine.clone(), module, settings)
     }));
     compiled.unwrap_or_else(|payload| {
-        let why = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".to_string());
+        let why = panic_message(payload.as_ref());
         Err(LoadError::new(
             name,
             Code::InvalidWasm,

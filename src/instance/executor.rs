@@ -22,7 +22,7 @@ use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::guest::memcap::{self, GrowWatch, describe_bytes};
 use crate::instance::exports::{Bytes, Exports};
-use crate::instance::failure::{Failure, Kind};
+use crate::instance::failure::{Failure, Kind, panic_message};
 use crate::instance::fuel::Fuel;
 use crate::instance::imports::{self, HostEnv};
 use crate::instance::outbox::{NO_ID, NO_TIMER, Op, Outbox};
@@ -344,11 +344,7 @@ impl Executor {
                 &err,
             ),
             Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
+                let what = panic_message(payload.as_ref());
                 Failure::new(
                     Kind::Host,
                     format!("internal error in the host while running the guest: {what}"),

@@ -52,6 +52,29 @@ pub enum Allocator {
     },
 }
 
+impl Allocator {
+    /// Whether the guest exports what `to` calls (`onData` always; the others are optional).
+    fn takes(&self, to: Bytes) -> bool {
+        let (on_message, on_reply) = match self {
+            Allocator::AssemblyScript {
+                on_message,
+                on_reply,
+                ..
+            } => (on_message.is_some(), on_reply.is_some()),
+            Allocator::Raw {
+                on_message,
+                on_reply,
+                ..
+            } => (on_message.is_some(), on_reply.is_some()),
+        };
+        match to {
+            Bytes::Data(_) => true,
+            Bytes::Message(_) => on_message,
+            Bytes::Reply { .. } => on_reply,
+        }
+    }
+}
+
 /// The instance's exports, looked up once instead of by name on every event.
 pub struct Exports {
     pub memory: Memory,
@@ -179,6 +202,9 @@ impl Exports {
         to: Bytes,
         data: &[u8],
     ) -> Result<(), RuntimeError> {
+        if !self.allocator.takes(to) {
+            return Ok(());
+        }
         let Ok(len) = i32::try_from(data.len()) else {
             let message = format!(
                 "a buffer of {} bytes does not fit a 32-bit guest",
@@ -204,14 +230,6 @@ impl Exports {
                 on_message,
                 on_reply,
             } => {
-                let has = match to {
-                    Bytes::Data(_) => true,
-                    Bytes::Message(_) => on_message.is_some(),
-                    Bytes::Reply { .. } => on_reply.is_some(),
-                };
-                if !has {
-                    return Ok(());
-                }
                 let ptr = alloc.call(store, len, *class_id)?;
                 hold.call(store, ptr)?;
                 copy_in(store, alloc_name, ptr)?;
@@ -232,14 +250,6 @@ impl Exports {
                 on_message,
                 on_reply,
             } => {
-                let has = match to {
-                    Bytes::Data(_) => true,
-                    Bytes::Message(_) => on_message.is_some(),
-                    Bytes::Reply { .. } => on_reply.is_some(),
-                };
-                if !has {
-                    return Ok(());
-                }
                 let ptr = alloc.call(store, len)?;
                 copy_in(store, "alloc", ptr)?;
                 match (to, on_message, on_reply) {

@@ -41,6 +41,15 @@ impl Kind {
     }
 }
 
+/// The message a caught panic carried (`panic!` with a literal or a formatted string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
 /// A failure with its message, ready to report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
