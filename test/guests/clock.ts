@@ -16,6 +16,7 @@
 //   skey N               Shared.set with a key of N bytes -> "skey <code>"
 //   sbadptr              Shared.get into a pointer outside memory (a trap)
 //   trap                 unreachable
+//   busy N               runs for N ms inside the event, then "busy done"
 //   call NAME DATA       "before", Host.call(NAME, DATA, this connection) -> "called <code>",
 //                        "after"; its onReply writes "reply <call> <status> <data>" here
 //   calls N NAME         N calls of NAME with data i -> "calls <handed out> <first refusal>"
@@ -99,6 +100,12 @@ function command(id: u32, line: string): void {
     const k = String.UTF8.encode("x");
     raw_shared_get(changetype<usize>(k), 1, 0xfffffff0, 64);
   } else if (word == "trap") unreachable();
+  else if (word == "busy") {
+    // Runs for N ms inside this one event (a guest stuck in a long event).
+    const until = Date.now() + <i64>n;
+    while (Date.now() < until) {}
+    say(id, "busy done");
+  }
   else if (word == "call") {
     const sp = arg.indexOf(" ");
     const name = sp < 0 ? arg : arg.substring(0, sp);
