@@ -3,14 +3,14 @@
 // connection. Connections open at the reload stay on the guest that served them; new ones get
 // the new guest. Each generation is printed.
 //
-//   npx tsx examples/reload-server.ts               # 127.0.0.1:7003, watches build/guests/echo.wasm
+//   npx tsx examples/reload-server.ts               # 127.0.0.1:7005, watches build/guests/echo.wasm
 //   GUEST=path/to/guest.wasm npx tsx examples/reload-server.ts
-//   nc 127.0.0.1 7003                                # then rebuild or replace the guest file
+//   nc 127.0.0.1 7005                                # then rebuild or replace the guest file
 import fs from 'node:fs';
 import path from 'node:path';
 import { Bridge, createServer, type GuestError } from 'wasm-socket-bridge';
 
-const port = Number(process.env.PORT ?? 7003);
+const port = Number(process.env.PORT ?? 7005);
 const host = process.env.HOST ?? '127.0.0.1';
 const guestFile = path.resolve(process.env.GUEST ?? path.join(__dirname, '..', 'build', 'guests', 'echo.wasm'));
 // Editors and compilers write a file in several steps: wait for it to be quiet this long.
