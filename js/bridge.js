@@ -13,6 +13,7 @@ const { checkOptions, checkReloadOptions, compileOptions, describeSource } = req
 const { noTimer: NO_TIMER, noId: NO_ID } = require('./constants');
 const { SharedStore } = require('./shared');
 const { bytesOf } = require('./bytes');
+const { NativeServer } = require('./native-server');
 
 /** A host function's result as bytes: a Uint8Array/Buffer, a string (UTF-8), nothing; else null. */
 function replyBytes(value) {
@@ -52,6 +53,8 @@ class Bridge extends EventEmitter {
   #generation = 1;
   /** The last reload asked for (each waits for the one before). */
   #reloading = Promise.resolve();
+  /** Native I/O: the servers `listen` made. */
+  #servers = new Set();
 
   /** Loads a guest; compilation runs off the JS thread. */
   static async load(source, options) {
@@ -382,15 +385,48 @@ class Bridge extends EventEmitter {
     return this.#generation;
   }
 
-  /** Connections attached and not yet closed. */
+  /**
+   * Native I/O: accepts and serves connections on the worker threads, with no JS per message
+   * (needs `threads` >= 1). Resolves with a NativeServer once listening.
+   */
+  async listen(options = {}) {
+    const { host, port, backlog, allowHalfOpen } = checkListenOptions(options);
+    if (this.#closed) throw new Error('cannot listen: this bridge is closed');
+    if (this.options.threads === 0) {
+      throw new Error('bridge.listen serves connections on the worker threads: load the bridge with threads >= 1 (for example { threads: 2 })');
+    }
+    const listener = this.#native.listen(host, port, backlog, allowHalfOpen);
+    // A listening server keeps the process alive, as a net.Server does, until it is closed
+    // and its last connection is gone.
+    const hold = setInterval(() => {}, 1 << 30);
+    const server = new NativeServer(
+      listener,
+      (l) => this.#native.unlisten(l),
+      () => {
+        clearInterval(hold);
+        this.#servers.delete(server);
+      },
+    );
+    this.#servers.add(server);
+    return server;
+  }
+
+  /** Native connections open, over every server `listen` made. */
+  #nativeConnections() {
+    let n = 0;
+    for (const s of this.#servers) n += s.connections;
+    return n;
+  }
+
+  /** Connections attached (or natively accepted) and not yet closed. */
   get connections() {
-    return this.#conns.size;
+    return this.#conns.size + this.#nativeConnections();
   }
 
   stats() {
     const s = this.#native.stats();
     return {
-      connections: this.#conns.size,
+      connections: this.#conns.size + this.#nativeConnections(),
       accepted: s.accepted,
       closed: s.closed,
       bytesIn: s.bytesIn,
@@ -424,12 +460,32 @@ class Bridge extends EventEmitter {
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       }
     });
-    this.#closing = ended
+    // Native connections are ended by their workers; each server resolves once its last is gone.
+    this.#native.endNative();
+    const servers = [...this.#servers].map((s) => s.close());
+    this.#closing = Promise.all([ended, ...servers])
       .then(() => this.#native.stop().join())
       // Let the workers' last batches (onClose output) arrive before resolving.
       .then(() => new Promise((resolve) => setImmediate(resolve)));
     return this.#closing;
   }
+}
+
+/** bridge.listen's options, with their defaults. */
+function checkListenOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`bridge.listen takes an options object ({ port, host, backlog, allowHalfOpen }), got ${options === null ? 'null' : typeof options}`);
+  }
+  const known = ['port', 'host', 'backlog', 'allowHalfOpen'];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`bridge.listen: unknown option '${key}' (it takes ${known.join(', ')})`);
+  }
+  const { port = 0, host = '127.0.0.1', backlog = 511, allowHalfOpen = false } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bridge.listen: option 'port' must be a whole number from 0 to 65535, got ${port}`);
+  if (typeof host !== 'string' || host === '') throw new TypeError(`bridge.listen: option 'host' must be a non-empty string, got ${typeof host}`);
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new RangeError(`bridge.listen: option 'backlog' must be a whole number from 1 to 65535, got ${backlog}`);
+  if (typeof allowHalfOpen !== 'boolean') throw new TypeError(`bridge.listen: option 'allowHalfOpen' must be a boolean, got ${typeof allowHalfOpen}`);
+  return { host, port, backlog, allowHalfOpen };
 }
 
 module.exports = { Bridge };

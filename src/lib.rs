@@ -15,6 +15,7 @@ pub(crate) mod abi;
 pub(crate) mod bridge;
 pub(crate) mod guest;
 pub(crate) mod instance;
+pub(crate) mod native;
 pub(crate) mod policy;
 
 #[cfg(feature = "napi")]

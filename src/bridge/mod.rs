@@ -11,6 +11,7 @@ pub mod shared;
 pub mod stats;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::thread::JoinHandle;
@@ -20,6 +21,7 @@ use crossbeam_channel::Receiver;
 use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
+use crate::native::{self, ListenOptions, Listener, Server};
 use crate::policy::allow::Allowlist;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
@@ -68,6 +70,7 @@ pub enum Preparing {
 pub struct Bridge {
     mode: Mode,
     ids: Arc<IdSource>,
+    high_water_mark: usize,
 }
 
 impl Bridge {
@@ -106,7 +109,11 @@ impl Bridge {
                 ));
             }
         };
-        Ok(Bridge { mode, ids })
+        Ok(Bridge {
+            mode,
+            ids,
+            high_water_mark: limits.high_water_mark,
+        })
     }
 
     /// Registers a new connection and runs `onConnection`. `None` once all 2^32 - 1 ids of this
@@ -123,6 +130,41 @@ impl Bridge {
             Mode::Inline(gens, _) => gens.handle(event),
             Mode::Threaded(pool) => pool.send(event.into_owned()),
             Mode::Stopped(_) => {}
+        }
+    }
+
+    /// Native I/O: binds a listening socket per worker thread and has each worker accept and
+    /// serve connections on it. Returns the address bound and the server's shared state.
+    pub fn listen(&mut self, options: &ListenOptions) -> Result<(SocketAddr, Arc<Server>), String> {
+        let Mode::Threaded(pool) = &mut self.mode else {
+            return Err("bridge.listen needs worker threads: load the bridge with `threads` >= 1".into());
+        };
+        let (sockets, addr) = native::bind(options, pool.workers())?;
+        let server = Arc::new(Server::default());
+        let listeners = sockets
+            .into_iter()
+            .map(|socket| Listener {
+                socket,
+                server: server.clone(),
+                allow_half_open: options.allow_half_open,
+            })
+            .collect();
+        pool.listen(listeners, &self.ids, self.high_water_mark)?;
+        Ok((addr, server))
+    }
+
+    /// Native I/O: `server` stops accepting (its connections go on).
+    pub fn unlisten(&mut self, server: &Server) {
+        server.closed.store(true, std::sync::atomic::Ordering::Release);
+        if let Mode::Threaded(pool) = &mut self.mode {
+            pool.unlisten();
+        }
+    }
+
+    /// Native I/O, `bridge.close()`: every native connection is ended after its queued output.
+    pub fn end_native(&mut self) {
+        if let Mode::Threaded(pool) = &mut self.mode {
+            pool.end_native();
         }
     }
 

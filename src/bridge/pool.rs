@@ -18,11 +18,13 @@ use parking_lot::Mutex;
 
 use crate::bridge::event::Event;
 use crate::bridge::generations::{Generations, Reload};
-use crate::bridge::ids::IdHasher;
+use crate::bridge::ids::{IdHasher, IdSource};
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
+use crate::native::Listener;
+use crate::native::driver::{self, Driver};
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -44,8 +46,23 @@ enum Msg {
     Commit,
     /// Drop the instance prepared last: the reload was refused.
     Abort,
+    /// Native I/O: accept and serve on this listening socket (the first time with the poll the
+    /// worker's loop waits on from now on).
+    Listen(Box<NativeListen>),
+    /// Native I/O: stop accepting for the servers that were closed.
+    Unlisten,
+    /// Native I/O, `bridge.close()`: end every native connection.
+    EndNative,
     /// Finish the events sent before, then exit.
     Stop,
+}
+
+/// What a worker needs to serve a listening socket natively.
+pub struct NativeListen {
+    poll: Option<mio::Poll>,
+    listener: Listener,
+    ids: Arc<IdSource>,
+    high_water_mark: usize,
 }
 
 /// What a worker last reported: its counters and how many executors it runs.
@@ -57,6 +74,8 @@ struct Report {
 
 struct Worker {
     tx: Sender<Msg>,
+    /// Native I/O: interrupts the worker's poll; every message is followed by a wake.
+    waker: Option<Arc<mio::Waker>>,
     report: Arc<Mutex<Report>>,
     /// Connections routed to this worker and not yet closed (JS-thread bookkeeping).
     load: usize,
@@ -105,6 +124,7 @@ impl Pool {
             ready.push(ready_rx);
             workers.push(Worker {
                 tx,
+                waker: None,
                 report,
                 load: 0,
             });
@@ -129,6 +149,11 @@ impl Pool {
         Ok(pool)
     }
 
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
     /// Instances running, over every worker (as of their last batch).
     pub fn instances(&self) -> usize {
         self.workers.iter().map(|w| w.report.lock().executors).sum()
@@ -149,7 +174,7 @@ impl Pool {
     /// its current guest and says so), or drops it.
     pub fn finish(&mut self, commit: bool) {
         for w in &self.workers {
-            let _ = w.tx.send(if commit { Msg::Commit } else { Msg::Abort });
+            w.deliver(if commit { Msg::Commit } else { Msg::Abort });
         }
     }
 
@@ -173,7 +198,7 @@ impl Pool {
                     id: 0,
                     bytes: bytes.clone(),
                 };
-                let _ = w.tx.send(Msg::Event(copy));
+                w.deliver(Msg::Event(copy));
             }
             return;
         }
@@ -193,14 +218,55 @@ impl Pool {
             _ => self.route.get(&id).copied(),
         };
         if let Some(w) = owner.and_then(|i| self.workers.get(i)) {
-            let _ = w.tx.send(Msg::Event(event));
+            w.deliver(Msg::Event(event));
         }
     }
 
     /// Sends an event to worker `worker` itself (an answer to one of its host calls).
     pub fn send_to(&mut self, worker: usize, event: Event<'static>) {
         if let Some(w) = self.workers.get(worker) {
-            let _ = w.tx.send(Msg::Event(event));
+            w.deliver(Msg::Event(event));
+        }
+    }
+
+    /// Native I/O: worker `i` accepts on `listeners[i]` and serves what it accepts itself.
+    pub fn listen(
+        &mut self,
+        listeners: Vec<Listener>,
+        ids: &Arc<IdSource>,
+        high_water_mark: usize,
+    ) -> Result<(), String> {
+        for (w, listener) in self.workers.iter_mut().zip(listeners) {
+            let poll = match &w.waker {
+                Some(_) => None,
+                None => {
+                    let (poll, waker) = driver::poll_and_waker()
+                        .map_err(|e| format!("cannot start a worker's event loop: {e}"))?;
+                    w.waker = Some(waker);
+                    Some(poll)
+                }
+            };
+            w.deliver(Msg::Listen(Box::new(NativeListen {
+                poll,
+                listener,
+                ids: ids.clone(),
+                high_water_mark,
+            })));
+        }
+        Ok(())
+    }
+
+    /// Native I/O: the workers stop accepting for the servers that were closed.
+    pub fn unlisten(&mut self) {
+        for w in self.workers.iter().filter(|w| w.waker.is_some()) {
+            w.deliver(Msg::Unlisten);
+        }
+    }
+
+    /// Native I/O, `bridge.close()`: every native connection is ended (FIN after its output).
+    pub fn end_native(&mut self) {
+        for w in self.workers.iter().filter(|w| w.waker.is_some()) {
+            w.deliver(Msg::EndNative);
         }
     }
 
@@ -217,7 +283,7 @@ impl Pool {
     /// the caller can join them where blocking is allowed.
     pub fn stop(&mut self) -> Vec<JoinHandle<()>> {
         for w in &self.workers {
-            let _ = w.tx.send(Msg::Stop);
+            w.deliver(Msg::Stop);
         }
         std::mem::take(&mut self.handles)
     }
@@ -228,83 +294,150 @@ impl Drop for Pool {
         // Never join here (this may run on the JS thread): stopping is enough, the threads exit
         // once they have finished their current event.
         for w in &self.workers {
-            let _ = w.tx.send(Msg::Stop);
+            w.deliver(Msg::Stop);
         }
     }
 }
 
-/// A worker's loop: wait for events until the next timer is due, run every waiting event and
-/// every due timer, then hand the batch over.
+impl Worker {
+    fn deliver(&self, msg: Msg) {
+        let _ = self.tx.send(msg);
+        if let Some(waker) = &self.waker {
+            let _ = waker.wake();
+        }
+    }
+}
+
+/// A worker's loop: wait for events (on its channel, or natively on its sockets too) until the
+/// next timer is due, run every waiting event and every due timer, then hand the batch over.
 fn run(exec: Executor, rx: Receiver<Msg>, sink: Sink, report: Arc<Mutex<Report>>) {
-    let mut gens = Generations::new(exec, false);
-    // An instance of a reload's guest (its generation), started and waiting for the switch.
-    let mut pending: Option<(u32, Result<Executor, Failure>)> = None;
+    let mut w = WorkerState {
+        gens: Generations::new(exec, false),
+        pending: None,
+        driver: None,
+    };
     // Output of the start function (logs).
-    flush(&mut gens, &sink, &report);
+    w.flush(&sink, &report);
     loop {
-        let received = match gens.next_deadline() {
-            Some(at) => rx.recv_deadline(at).map_err(|e| e.is_disconnected()),
-            None => rx.recv().map_err(|_| true),
-        };
-        let first = match received {
-            Ok(msg) => msg,
-            // The deadline passed: run the timers.
-            Err(false) => {
-                gens.handle(Event::Tick);
-                flush(&mut gens, &sink, &report);
-                continue;
-            }
-            Err(true) => return,
-        };
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Event(event) => {
-                    let consumed = match &event {
-                        Event::Data { id, bytes, .. } => Some((*id, bytes.len())),
-                        _ => None,
-                    };
-                    gens.handle(event);
-                    if let Some((id, n)) = consumed {
-                        gens.ack(id, n);
-                    }
-                }
-                Msg::Prepare(reload, ready) => {
-                    let started = gens.start(&reload);
-                    let _ = ready.send(started.as_ref().map(|_| ()).map_err(Failure::clone));
-                    pending = Some((reload.generation, started));
-                }
-                Msg::Commit => match pending.take() {
-                    Some((_, Ok(exec))) => gens.switch(exec),
-                    // Another worker started it, this one could not: it keeps its guest.
-                    Some((generation, Err(f))) => gens.report(&format!(
-                        "this worker thread could not start generation {generation} of the \
-                         guest and goes on serving new connections with the one before: {}",
-                        f.message
-                    )),
-                    None => {}
+        let deadline = w.gens.next_deadline();
+        let mut next = match &mut w.driver {
+            None => match deadline {
+                Some(at) => match rx.recv_deadline(at) {
+                    Ok(msg) => Some(msg),
+                    Err(e) if e.is_disconnected() => return,
+                    Err(_) => None,
                 },
-                Msg::Abort => pending = None,
-                Msg::Stop => {
-                    flush(&mut gens, &sink, &report);
-                    return;
-                }
+                None => match rx.recv() {
+                    Ok(msg) => Some(msg),
+                    Err(_) => return,
+                },
+            },
+            Some(d) => {
+                d.wait(deadline);
+                d.serve(&mut w.gens);
+                rx.try_recv().ok()
             }
-            if gens.output().len() < FLUSH_AT {
+        };
+        while let Some(msg) = next.take() {
+            if !w.on_message(msg) {
+                w.flush(&sink, &report);
+                return;
+            }
+            if w.gens.output().len() < FLUSH_AT {
                 next = rx.try_recv().ok();
             }
         }
-        gens.handle(Event::Tick);
-        flush(&mut gens, &sink, &report);
+        w.gens.handle(Event::Tick);
+        w.flush(&sink, &report);
     }
 }
 
-fn flush(gens: &mut Generations, sink: &Sink, report: &Mutex<Report>) {
-    *report.lock() = Report {
-        stats: gens.stats(),
-        executors: gens.executors(),
-    };
-    if !gens.output().is_empty() {
-        sink(gens.take_output());
+/// What a worker thread holds.
+struct WorkerState {
+    gens: Generations,
+    /// An instance of a reload's guest (its generation), started and waiting for the switch.
+    pending: Option<(u32, Result<Executor, Failure>)>,
+    /// Native I/O, once the worker serves a listening socket.
+    driver: Option<Driver>,
+}
+
+impl WorkerState {
+    /// Carries out one message; false for `Stop`.
+    fn on_message(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Event(event) => {
+                let consumed = match &event {
+                    Event::Data { id, bytes, .. } => Some((*id, bytes.len())),
+                    _ => None,
+                };
+                self.gens.handle(event);
+                if let Some((id, n)) = consumed {
+                    self.gens.ack(id, n);
+                }
+            }
+            Msg::Prepare(reload, ready) => {
+                let started = self.gens.start(&reload);
+                let _ = ready.send(started.as_ref().map(|_| ()).map_err(Failure::clone));
+                self.pending = Some((reload.generation, started));
+            }
+            Msg::Commit => match self.pending.take() {
+                Some((_, Ok(exec))) => self.gens.switch(exec),
+                // Another worker started it, this one could not: it keeps its guest.
+                Some((generation, Err(f))) => self.gens.report(&format!(
+                    "this worker thread could not start generation {generation} of the \
+                     guest and goes on serving new connections with the one before: {}",
+                    f.message
+                )),
+                None => {}
+            },
+            Msg::Abort => self.pending = None,
+            Msg::Listen(listen) => {
+                let NativeListen {
+                    poll,
+                    listener,
+                    ids,
+                    high_water_mark,
+                } = *listen;
+                if let Some(poll) = poll {
+                    self.driver = Some(Driver::new(poll, ids, high_water_mark));
+                }
+                if let Some(d) = &mut self.driver
+                    && let Err(e) = d.listen(listener)
+                {
+                    self.gens
+                        .report(&format!("a worker thread cannot accept connections: {e}"));
+                }
+            }
+            Msg::Unlisten => {
+                if let Some(d) = &mut self.driver {
+                    d.unlisten();
+                }
+            }
+            Msg::EndNative => {
+                if let Some(d) = &mut self.driver {
+                    d.end_all(&mut self.gens);
+                }
+            }
+            Msg::Stop => return false,
+        }
+        true
+    }
+
+    /// Hands the batch over: natively served connections' records are carried out here first.
+    fn flush(&mut self, sink: &Sink, report: &Mutex<Report>) {
+        let out = match &mut self.driver {
+            Some(d) => {
+                d.settle(&mut self.gens);
+                d.take_forward()
+            }
+            None => self.gens.take_output(),
+        };
+        *report.lock() = Report {
+            stats: self.gens.stats(),
+            executors: self.gens.executors(),
+        };
+        if !out.is_empty() {
+            sink(out);
+        }
     }
 }

@@ -83,8 +83,7 @@ impl Op {
         (Op::Call, "CALL"),
     ];
 
-    #[cfg(test)]
-    fn from_u8(v: u8) -> Option<Op> {
+    pub fn from_u8(v: u8) -> Option<Op> {
         Op::ALL.iter().map(|&(op, _)| op).find(|&op| op as u8 == v)
     }
 }
@@ -230,21 +229,20 @@ fn record_id(buf: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]])
 }
 
-/// One decoded record (for tests; JS has its own decoder in js/batch.js).
-#[cfg(test)]
+/// One decoded record (JS has its own decoder in js/batch.js; native I/O reads batches here).
 #[derive(Debug, PartialEq, Eq)]
-struct Record<'a> {
+pub struct Record<'a> {
     pub op: Op,
     pub sub: u8,
     pub id: u32,
     pub payload: &'a [u8],
+    /// The whole record, header included (to pass it on unchanged).
+    pub raw: &'a [u8],
 }
 
-/// Decodes a batch; `None` if it is malformed.
-#[cfg(test)]
-fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
-    let mut out = Vec::new();
-    while !buf.is_empty() {
+/// The records of a batch this crate encoded, in order; stops at the first malformed one.
+pub fn records(mut buf: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    std::iter::from_fn(move || {
         if buf.len() < HEADER {
             return None;
         }
@@ -252,15 +250,24 @@ fn decode(mut buf: &[u8]) -> Option<Vec<Record<'_>>> {
         let id = record_id(buf, 0);
         let len = u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
         let payload = buf.get(HEADER..HEADER + len)?;
-        out.push(Record {
+        let record = Record {
             op,
             sub: buf[1],
             id,
             payload,
-        });
+            raw: &buf[..HEADER + len],
+        };
         buf = &buf[HEADER + len..];
-    }
-    Some(out)
+        Some(record)
+    })
+}
+
+/// Decodes a batch; `None` if it is malformed.
+#[cfg(test)]
+fn decode(buf: &[u8]) -> Option<Vec<Record<'_>>> {
+    let recs: Vec<Record<'_>> = records(buf).collect();
+    let used: usize = recs.iter().map(|r| r.raw.len()).sum();
+    (used == buf.len()).then_some(recs)
 }
 
 #[cfg(test)]
@@ -300,15 +307,10 @@ mod tests {
         let taken = o.take();
         assert!(o.bytes().is_empty());
         let recs = decode(&taken).unwrap();
-        assert_eq!(
-            recs[0],
-            Record {
-                op: Op::Log,
-                sub: 2,
-                id: NO_ID,
-                payload: b"boom at a.ts:1:2"
-            }
-        );
+        let r = &recs[0];
+        assert_eq!((r.op, r.sub, r.id), (Op::Log, 2, NO_ID));
+        assert_eq!(r.payload, b"boom at a.ts:1:2");
+        assert_eq!(r.raw, &taken[..]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::bridge::shared::Shared;
 use crate::bridge::{Bridge, Options as BridgeOptions, Preparing};
 use crate::guest::Code;
 use crate::instance::failure::{Failure, Kind};
+use crate::native::{ListenOptions, Server};
 use crate::napi::compile::CompiledGuest;
 use crate::policy::allow::Allowlist;
 use crate::policy::limits::Limits;
@@ -116,6 +117,38 @@ impl Task for ReloadTask {
 
     fn resolve(&mut self, _env: Env, output: Option<String>) -> Result<Option<String>> {
         Ok(output)
+    }
+}
+
+/// A listening socket the workers serve natively (`bridge.listen`; js/native-server.js wraps it).
+#[napi]
+pub struct NativeListener {
+    server: Arc<Server>,
+    addr: std::net::SocketAddr,
+}
+
+#[napi]
+impl NativeListener {
+    /// The address bound, as Node's `server.address()` gives it.
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.addr.ip().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn family(&self) -> String {
+        if self.addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_string()
+    }
+
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        u32::from(self.addr.port())
+    }
+
+    /// Connections it accepted that are still open.
+    #[napi]
+    pub fn connections(&self) -> u32 {
+        self.server.connections() as u32
     }
 }
 
@@ -426,6 +459,45 @@ impl NativeBridge {
     #[napi]
     pub fn flush(&self) -> Result<u32> {
         Ok(self.core()?.out())
+    }
+
+    /// `bridge.listen`: binds `host:port` (one socket per worker, `SO_REUSEPORT`) and has the
+    /// workers accept and serve it natively. Throws when the bridge has no worker threads or the
+    /// address cannot be bound.
+    #[napi]
+    pub fn listen(
+        &self,
+        host: String,
+        port: u32,
+        backlog: i32,
+        allow_half_open: bool,
+    ) -> Result<NativeListener> {
+        let options = ListenOptions {
+            host,
+            port: port as u16,
+            backlog,
+            allow_half_open,
+        };
+        let (addr, server) = self
+            .core()?
+            .bridge
+            .listen(&options)
+            .map_err(Error::from_reason)?;
+        Ok(NativeListener { server, addr })
+    }
+
+    /// `server.close()`: the workers stop accepting on `listener`; its connections go on.
+    #[napi]
+    pub fn unlisten(&self, listener: &NativeListener) -> Result<()> {
+        self.core()?.bridge.unlisten(&listener.server);
+        Ok(())
+    }
+
+    /// `bridge.close()`: every native connection is ended after its queued output.
+    #[napi]
+    pub fn end_native(&self) -> Result<()> {
+        self.core()?.bridge.end_native();
+        Ok(())
     }
 
     /// `bridge.reload`, first half: starts instances of `guest` beside the current ones (one per

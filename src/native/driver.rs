@@ -1,0 +1,380 @@
+//! A worker's native event loop: its listening sockets and the connections it accepted, polled
+//! with `mio` beside its channel (a `Waker` interrupts the poll when the JS thread sends
+//! something). Bytes read go to the executors as `Data` events; the records the guests produce
+//! for these connections are carried out here (`route`), the rest go to JS as before.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::io::{ErrorKind, Read};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::bridge::event::{Event, Peer};
+use crate::bridge::generations::Generations;
+use crate::bridge::ids::{IdHasher, IdSource};
+use crate::instance::outbox::{Op, records};
+use crate::native::conn::{Flushed, NativeConn};
+use crate::native::{Listener, Server};
+
+/// The waker's token; connections use their id, listeners `LISTENERS + index`.
+pub const WAKER: Token = Token(usize::MAX);
+const LISTENERS: usize = 1 << 33;
+/// Largest read: what libuv reads at once too.
+const READ_SIZE: usize = 64 * 1024;
+/// Reads of one connection per turn of the loop, so one busy connection cannot starve others.
+const READS_PER_TURN: usize = 16;
+/// `bridge.close()`: a peer that has not closed its side within this is destroyed.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Makes the poll a worker's native loop waits on, and the waker that interrupts it; created
+/// on the JS thread (which keeps the waker) and sent to the worker.
+pub fn poll_and_waker() -> std::io::Result<(Poll, Arc<Waker>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    Ok((poll, waker))
+}
+
+pub struct Driver {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<Option<(TcpListener, Arc<Server>, bool)>>,
+    conns: HashMap<u32, NativeConn, BuildHasherDefault<IdHasher>>,
+    ids: Arc<IdSource>,
+    high_water_mark: usize,
+    buf: Vec<u8>,
+    /// Events that follow from records just carried out (a `Close` after a destroy, ...).
+    follow: VecDeque<Event<'static>>,
+    /// Connections that may have more to read than their last turn took.
+    ready: Vec<u32>,
+    /// Records for JS.
+    forward: Vec<u8>,
+    /// `bridge.close()`: when the connections still open are destroyed.
+    grace: Option<Instant>,
+}
+
+impl Driver {
+    pub fn new(poll: Poll, ids: Arc<IdSource>, high_water_mark: usize) -> Driver {
+        Driver {
+            poll,
+            events: Events::with_capacity(1024),
+            listeners: Vec::new(),
+            conns: HashMap::default(),
+            ids,
+            high_water_mark,
+            buf: vec![0; READ_SIZE],
+            follow: VecDeque::new(),
+            ready: Vec::new(),
+            forward: Vec::new(),
+            grace: None,
+        }
+    }
+
+    /// Starts accepting on `listener`.
+    pub fn listen(&mut self, listener: Listener) -> std::io::Result<()> {
+        let mut socket = TcpListener::from_std(listener.socket);
+        let token = Token(LISTENERS + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE)?;
+        self.listeners
+            .push(Some((socket, listener.server, listener.allow_half_open)));
+        Ok(())
+    }
+
+    /// Stops accepting for every server whose `close()` was called (their listening sockets
+    /// close); their connections go on.
+    pub fn unlisten(&mut self) {
+        for slot in &mut self.listeners {
+            if slot
+                .as_ref()
+                .is_some_and(|(_, s, _)| s.closed.load(Ordering::Acquire))
+            {
+                if let Some((mut socket, _, _)) = slot.take() {
+                    let _ = self.poll.registry().deregister(&mut socket);
+                }
+            }
+        }
+    }
+
+    /// `bridge.close()`: stop accepting, end every connection after its queued output (FIN),
+    /// and destroy those still open after the grace period.
+    pub fn end_all(&mut self, gens: &mut Generations) {
+        for slot in &mut self.listeners {
+            if let Some((mut socket, server, _)) = slot.take() {
+                server.closed.store(true, Ordering::Release);
+                let _ = self.poll.registry().deregister(&mut socket);
+            }
+        }
+        self.grace = Some(Instant::now() + CLOSE_GRACE);
+        let ids: Vec<u32> = self.conns.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.end_requested = true;
+            }
+            self.flush(id);
+        }
+        self.settle(gens);
+    }
+
+    /// Waits for socket events, the waker, or `deadline` (the executors' next timer).
+    pub fn wait(&mut self, deadline: Option<Instant>) {
+        let deadline = match (deadline, self.grace) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = if self.ready.is_empty() {
+            deadline.map(|at| at.saturating_duration_since(Instant::now()))
+        } else {
+            Some(Duration::ZERO)
+        };
+        if let Err(e) = self.poll.poll(&mut self.events, timeout)
+            && e.kind() != ErrorKind::Interrupted
+        {
+            // Nothing to do but try again; a broken poll would spin, so pause briefly.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Serves what the last `wait` reported: accepts, reads, writes.
+    pub fn serve(&mut self, gens: &mut Generations) {
+        let tokens: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable() || e.is_write_closed(),
+                )
+            })
+            .collect();
+        for (token, readable, writable) in tokens {
+            match token {
+                WAKER => {}
+                Token(t) if t >= LISTENERS => self.accept(t - LISTENERS, gens),
+                Token(t) => {
+                    let id = t as u32;
+                    if writable {
+                        self.flush(id);
+                    }
+                    if readable && let Some(c) = self.conns.get_mut(&id) {
+                        c.readable = true;
+                        self.ready.push(id);
+                    }
+                }
+            }
+        }
+        let ready = std::mem::take(&mut self.ready);
+        for id in ready {
+            self.read(id, gens);
+        }
+        if self.grace.is_some_and(|at| Instant::now() >= at) {
+            let ids: Vec<u32> = self.conns.keys().copied().collect();
+            for id in ids {
+                self.destroy(id);
+            }
+        }
+        self.settle(gens);
+    }
+
+    fn accept(&mut self, index: usize, gens: &mut Generations) {
+        loop {
+            let Some(Some((socket, server, half_open))) = self.listeners.get(index) else {
+                return;
+            };
+            let (mut stream, remote) = match socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // Out of file descriptors, a connection reset before accept, ...: try later.
+                Err(_) => return,
+            };
+            let (server, half_open) = (server.clone(), *half_open);
+            let Some(id) = self.ids.next() else {
+                // Ids are used up: refuse (the socket closes when dropped).
+                return;
+            };
+            let local = stream.local_addr().ok();
+            let _ = stream.set_nodelay(true);
+            let registered = self.poll.registry().register(
+                &mut stream,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registered.is_err() {
+                continue;
+            }
+            server.open.fetch_add(1, Ordering::AcqRel);
+            self.conns
+                .insert(id, NativeConn::new(stream, server, half_open));
+            let peer = Peer {
+                remote_address: remote.ip().to_string(),
+                remote_port: remote.port(),
+                local_address: local.map(|a| a.ip().to_string()).unwrap_or_default(),
+                local_port: local.map_or(0, |a| a.port()),
+            };
+            gens.handle(Event::Open { id, peer });
+            self.settle(gens);
+        }
+    }
+
+    /// Reads what connection `id` has, as long as it may be read, a few chunks per turn.
+    fn read(&mut self, id: u32, gens: &mut Generations) {
+        for _ in 0..READS_PER_TURN {
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if !c.wants_read() {
+                return;
+            }
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    c.read_eof = true;
+                    let half_open = c.allow_half_open;
+                    gens.handle(Event::End { id, half_open });
+                    if c_finished(&self.conns, id) {
+                        self.destroy(id);
+                    }
+                    self.settle(gens);
+                    return;
+                }
+                Ok(n) => {
+                    let queued = c.queued;
+                    gens.handle(Event::Data {
+                        id,
+                        bytes: std::borrow::Cow::Borrowed(&self.buf[..n]),
+                        queued,
+                    });
+                    self.settle(gens);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    c.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.fail(id);
+                    self.settle(gens);
+                    return;
+                }
+            }
+        }
+        // More may be waiting: come back next turn, after the others.
+        if self.conns.get(&id).is_some_and(NativeConn::wants_read) {
+            self.ready.push(id);
+        }
+    }
+
+    /// Writes what connection `id` has queued; carries out what follows from it (a drain, the
+    /// FIN, the close).
+    fn flush(&mut self, id: u32) {
+        let hwm = self.high_water_mark;
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        match c.flush() {
+            Flushed::Blocked => {}
+            Flushed::Failed => self.fail(id),
+            Flushed::Done => {
+                if c.pressured && c.queued < hwm {
+                    c.pressured = false;
+                    let queued = c.queued;
+                    if c.wants_read() {
+                        self.ready.push(id);
+                    }
+                    self.follow.push_back(Event::Drain { id, queued });
+                }
+                if c.finished() {
+                    self.destroy(id);
+                }
+            }
+        }
+    }
+
+    /// The socket failed: `onError`, then the close.
+    fn fail(&mut self, id: u32) {
+        self.follow.push_back(Event::Error(id));
+        self.destroy(id);
+    }
+
+    /// Closes connection `id` now (queued output is dropped): `onClose` follows.
+    fn destroy(&mut self, id: u32) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            c.server.open.fetch_sub(1, Ordering::AcqRel);
+            self.follow.push_back(Event::Close(id));
+        }
+    }
+
+    /// Carries out the executors' output, and runs the events that follow from it, until there
+    /// is nothing left; records that are not for a native connection are kept for JS.
+    pub fn settle(&mut self, gens: &mut Generations) {
+        loop {
+            let out = gens.take_output();
+            if !out.is_empty() {
+                self.route(&out);
+            }
+            match self.follow.pop_front() {
+                Some(event) => gens.handle(event),
+                None if gens.output().is_empty() => return,
+                None => {}
+            }
+        }
+    }
+
+    fn route(&mut self, batch: &[u8]) {
+        let hwm = self.high_water_mark;
+        for r in records(batch) {
+            let id = r.id;
+            let Some(c) = self.conns.get_mut(&id) else {
+                self.forward.extend_from_slice(r.raw);
+                continue;
+            };
+            match r.op {
+                Op::Write => {
+                    if c.write(r.payload).is_err() {
+                        self.fail(id);
+                        continue;
+                    }
+                    if c.queued >= hwm {
+                        c.pressured = true;
+                    }
+                }
+                Op::End => {
+                    c.end_requested = true;
+                    self.flush(id);
+                }
+                Op::Close => self.destroy(id),
+                Op::Pause => c.guest_paused = true,
+                Op::Resume => {
+                    c.guest_paused = false;
+                    if c.wants_read() {
+                        self.ready.push(id);
+                    }
+                }
+                Op::WantDrain => {
+                    if !c.pressured {
+                        let queued = c.queued;
+                        self.follow.push_back(Event::Drain { id, queued });
+                    }
+                }
+                // Flow control of the JS path: natively, reading is paced by the loop itself.
+                Op::Ack => {}
+                _ => self.forward.extend_from_slice(r.raw),
+            }
+        }
+    }
+
+    /// Records for JS gathered since the last call.
+    pub fn take_forward(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.forward)
+    }
+}
+
+fn c_finished(conns: &HashMap<u32, NativeConn, BuildHasherDefault<IdHasher>>, id: u32) -> bool {
+    conns.get(&id).is_some_and(NativeConn::finished)
+}

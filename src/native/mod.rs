@@ -1,0 +1,116 @@
+//! Native I/O (`bridge.listen`): connections accepted and served on the worker threads, with no
+//! JS on the per-connection path. Each worker runs an event loop (`driver.rs`, over `mio`) on
+//! the sockets it owns and its executors; what a guest asks for is carried out there (writes,
+//! ends, pauses) instead of being sent to JS as records. Only logs, errors, host calls and dials
+//! reach the JS thread.
+//!
+//! Accepted connections are spread over the workers by the kernel: each worker has its own
+//! listening socket on the same address (`SO_REUSEPORT`).
+
+pub mod conn;
+pub mod driver;
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// What `bridge.listen` was asked for.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    pub host: String,
+    pub port: u16,
+    pub backlog: i32,
+    pub allow_half_open: bool,
+}
+
+/// One `bridge.listen`: shared by the JS thread (its `NativeServer`) and the workers serving it.
+#[derive(Debug, Default)]
+pub struct Server {
+    /// Connections it accepted that are still open.
+    pub open: AtomicUsize,
+    /// `close()` was called: the workers stop accepting.
+    pub closed: AtomicBool,
+}
+
+impl Server {
+    /// Connections it accepted that are still open.
+    pub fn connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// A listening socket of one worker for one server.
+pub struct Listener {
+    pub socket: TcpListener,
+    pub server: Arc<Server>,
+    pub allow_half_open: bool,
+}
+
+/// Binds `workers` listening sockets to the address `options` names (one per worker, sharing
+/// the port with `SO_REUSEPORT`), non-blocking. The address comes back with the port the first
+/// socket got (for port 0).
+pub fn bind(options: &ListenOptions, workers: usize) -> Result<(Vec<TcpListener>, SocketAddr), String> {
+    let what = format!("{}:{}", options.host, options.port);
+    let addr = (options.host.as_str(), options.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {what}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {what}: no address"))?;
+    let mut sockets = Vec::with_capacity(workers);
+    let mut bound = addr;
+    for _ in 0..workers.max(1) {
+        let socket = listen_on(bound, options.backlog).map_err(|e| format!("cannot listen on {what}: {e}"))?;
+        bound = socket.local_addr().map_err(|e| format!("cannot listen on {what}: {e}"))?;
+        sockets.push(socket);
+    }
+    Ok((sockets, bound))
+}
+
+fn listen_on(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_one_socket_per_worker_on_one_port() {
+        let options = ListenOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            backlog: 16,
+            allow_half_open: false,
+        };
+        let (sockets, addr) = bind(&options, 3).unwrap();
+        assert_eq!(sockets.len(), 3);
+        assert_ne!(addr.port(), 0);
+        for s in &sockets {
+            assert_eq!(s.local_addr().unwrap(), addr);
+        }
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_an_error_that_says_so() {
+        let options = ListenOptions {
+            host: "no-such-host.invalid".into(),
+            port: 0,
+            backlog: 16,
+            allow_half_open: false,
+        };
+        let err = bind(&options, 1).unwrap_err();
+        assert!(err.starts_with("cannot resolve no-such-host.invalid:0"), "{err}");
+    }
+}
