@@ -1,6 +1,6 @@
 'use strict';
 const assert = require('node:assert/strict');
-const { guest, fixture, serve, connect, readToClose, sendUntilClosed, exchange, waitFor, MODES } = require('./helpers');
+const { guest, fixture, serve, connect, readToClose, sendUntilClosed, exchange, waitFor, MODES, assertConnection } = require('./helpers');
 
 for (const mode of MODES) {
   describe(`fuelPerEvent (${mode.name})`, function () {
@@ -12,7 +12,7 @@ for (const mode of MODES) {
         await waitFor(() => srv.errors.length === 1, 'the fuel error');
         const [err] = srv.errors;
         assert.equal(err.kind, 'fuel');
-        assert.equal(err.connectionId, srv.ids[0]);
+        assertConnection(srv, err.connectionId);
         assert.match(err.message, /used up its budget of 1000000 instructions for one event \(fuelPerEvent\)/);
         assert.equal(srv.bridge.stats().restarts, 1);
       } finally {

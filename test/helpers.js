@@ -12,14 +12,35 @@ const root = path.join(__dirname, '..');
 const guest = (name) => path.join(root, 'build', 'guests', `${name}.wasm`);
 const fixture = (name) => path.join(__dirname, 'fixtures', name);
 
-/** Loads `source` into a bridge, serves it on 127.0.0.1:0, and records its errors and logs. */
-async function serve(source, options, serverOptions) {
-  const bridge = await Bridge.load(source, options);
+/**
+ * Loads `source` into a bridge, serves it on 127.0.0.1:0, and records its errors and logs. With
+ * `options.native` (the native mode of MODES) the workers serve it (`bridge.listen`); `ids` then
+ * stays empty, as no JS sees a native connection arrive.
+ */
+async function serve(source, options = {}, serverOptions) {
+  const { native, ...bridgeOptions } = options;
+  const bridge = await Bridge.load(source, bridgeOptions);
   const errors = [];
   const logs = [];
   bridge.on('error', (e) => errors.push(e));
   bridge.on('log', (line, level) => logs.push({ line, level }));
   const ids = [];
+  if (native) {
+    const allowHalfOpen = (serverOptions && serverOptions.allowHalfOpen) || false;
+    const server = await bridge.listen({ port: 0, allowHalfOpen });
+    return {
+      bridge,
+      server,
+      port: server.address().port,
+      errors,
+      logs,
+      ids,
+      native: true,
+      async close() {
+        await Promise.all([server.close(), bridge.close()]);
+      },
+    };
+  }
   const server = createServer(bridge, serverOptions || {}, (_socket, id) => ids.push(id));
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -288,6 +309,7 @@ module.exports = { CURL, curl, root, guest, fixture, serve, connect, readBytes, 
 const MODES = [
   { name: 'inline', options: { threads: 0 } },
   { name: 'threads: 2', options: { threads: 2 } },
+  { name: 'native', options: { threads: 2, native: true }, native: true },
 ];
 
 /**
@@ -357,7 +379,21 @@ async function lineClient(port) {
   };
 }
 
+/**
+ * Asserts that `id` is connection number `index` (0-based, in the order they arrived) of `srv`.
+ * Natively served connections are not seen by JS when they arrive: there it checks only that
+ * `id` is a connection id.
+ */
+function assertConnection(srv, id, index = 0) {
+  if (srv.native) {
+    if (!Number.isInteger(id) || id < 1) throw new Error(`expected a connection id, got ${id}`);
+  } else if (id !== srv.ids.at(index)) {
+    throw new Error(`expected connection ${srv.ids.at(index)} (number ${index}), got ${id}`);
+  }
+}
+
 module.exports.MODES = MODES;
+module.exports.assertConnection = assertConnection;
 module.exports.lineClient = lineClient;
 module.exports.recorded = recorded;
 module.exports.hardCap = hardCap;

@@ -6,7 +6,7 @@
 // bridge keeps serving. Also: modules refused at load, beyond what load.test.js covers.
 const assert = require('node:assert/strict');
 const { Bridge } = require('..');
-const { fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, hardCap } = require('./helpers');
+const { fixture, serve, connect, readBytes, readToClose, sendUntilClosed, exchange, waitFor, MODES, hardCap, assertConnection } = require('./helpers');
 
 // test/fixtures/hostile-imports.wat: 10 pages of memory, "DATA" at 16, "END!" in the last 4 bytes.
 const MEMEND = 10 * 65536;
@@ -91,7 +91,7 @@ async function assertStops(srv, data, kind, message) {
   const [err] = srv.errors;
   assert.equal(err.name, 'GuestError');
   assert.equal(err.kind, kind);
-  assert.equal(err.connectionId, srv.ids.at(-1));
+  assertConnection(srv, err.connectionId, -1);
   if (message instanceof RegExp) assert.match(err.message, message);
   else assert.equal(err.message, message);
   assert.deepEqual(
@@ -249,7 +249,7 @@ for (const mode of MODES) {
       assert.equal(srv.logs[0].line, 'H:00');
       const [err] = srv.errors;
       assert.equal(err.kind, 'host');
-      assert.equal(err.connectionId, srv.ids[0]);
+      assertConnection(srv, err.connectionId);
       assert.match(
         err.message,
         new RegExp(`^connection \\d+: the guest kept writing after Socket\\.write returned false; ${cap + 37856} bytes queued would pass the cap of ${cap} `),
@@ -492,7 +492,7 @@ for (const mode of MODES) {
         await waitFor(() => srv.errors.length === 1, 'the error event');
         const [err] = srv.errors;
         assert.equal(err.kind, 'trap');
-        assert.equal(err.connectionId, srv.ids[0]);
+        assertConnection(srv, err.connectionId);
         assert.equal(err.message, `Socket.connect: guest passed ${range}, outside its memory of 65536 bytes`);
         assert.equal((await answer(dial(0, 0, 80, 'example.com'))).code, -1, 'the replacement instance answers');
       });
@@ -520,7 +520,7 @@ for (const mode of MODES) {
         await waitFor(() => srv.errors.length === 1, 'the error event');
         const [err] = srv.errors;
         assert.equal(err.kind, 'trap');
-        assert.equal(err.connectionId, srv.ids[0]);
+        assertConnection(srv, err.connectionId);
         assert.equal(
           err.message,
           `the guest allocator alloc returned an unusable buffer: guest passed ${range}, outside its memory of 65536 bytes`,

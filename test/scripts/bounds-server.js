@@ -43,7 +43,9 @@ function fdLimit() {
 }
 
 (async () => {
-  const bridge = await Bridge.load(process.argv[2], JSON.parse(process.argv[3] || '{}'));
+  // `native: true` (the native mode of test/helpers.js MODES): the workers serve it (bridge.listen).
+  const { native, ...options } = JSON.parse(process.argv[3] || '{}');
+  const bridge = await Bridge.load(process.argv[2], options);
   const errors = {};
   const firstErrors = [];
   bridge.on('error', (e) => {
@@ -55,14 +57,20 @@ function fdLimit() {
     logs.lines++;
     if (line.startsWith('log output truncated')) logs.truncated++;
   });
-  const server = createServer(bridge, JSON.parse(process.argv[4] || '{}'));
-  server.on('error', (e) => process.send({ fatal: e.message }));
-  server.on('attachError', (e) => {
-    errors.attach = (errors.attach || 0) + 1;
-    if (firstErrors.length < 5) firstErrors.push(`attach: ${e.message}`);
-  });
+  const serverOptions = JSON.parse(process.argv[4] || '{}');
   const backlog = Number(process.argv[5] || 511);
-  server.listen({ port: 0, host: '127.0.0.1', backlog }, () => process.send({ port: server.address().port }));
+  if (native) {
+    const server = await bridge.listen({ port: 0, backlog, allowHalfOpen: !!serverOptions.allowHalfOpen });
+    process.send({ port: server.address().port });
+  } else {
+    const server = createServer(bridge, serverOptions);
+    server.on('error', (e) => process.send({ fatal: e.message }));
+    server.on('attachError', (e) => {
+      errors.attach = (errors.attach || 0) + 1;
+      if (firstErrors.length < 5) firstErrors.push(`attach: ${e.message}`);
+    });
+    server.listen({ port: 0, host: '127.0.0.1', backlog }, () => process.send({ port: server.address().port }));
+  }
   process.on('message', (m) => {
     if (m === 'gc' && typeof global.gc === 'function') global.gc();
     if (m === 'report' || m === 'gc') {
