@@ -1,7 +1,9 @@
 //! The shared store: one key-value map per bridge, read and written by every instance of it (on
 //! every worker thread, across restarts) through module `Shared`, and by JS through
-//! `bridge.shared`. A lock is held only while one operation copies bytes in or out, never while a
-//! guest runs other code. Keys plus values are bounded by `maxSharedBytes`.
+//! `bridge.shared`. A lock is held only while one operation copies bytes in or out (for `keys`,
+//! while every key is compared and the matching ones copied: O(keys)), never while a guest runs
+//! other code. `set_if` is the one read-modify-write any caller can build on: compare and store
+//! under one lock. Keys plus values are bounded by `maxSharedBytes`.
 
 use std::collections::HashMap;
 
