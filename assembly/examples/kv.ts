@@ -666,14 +666,18 @@ export function onTimer(timer: i32, id: u32): void {
     if (e.expiresAt > t) break;
     deadlines.remove(e);
     tracked.delete(e.name);
-    // The key as it is now: deleted when due (setIf: unless it changed since this read), watched
-    // again when another instance moved its deadline later.
+    // The key as it is now (its first 8 bytes): watched again when another instance moved its
+    // deadline later; when due, read whole and deleted with setIf, unless it changed meanwhile.
+    const d = probe(e.key);
+    if (d <= 0) continue; // gone, or no deadline any more
+    if (d > t) {
+      watch(e.key, d);
+      continue;
+    }
     const got = Shared.get(e.key);
     if (got === null) continue;
     const raw = changetype<ArrayBuffer>(got);
-    const d = deadlineOf(raw);
-    if (d != 0 && d <= t) Shared.setIf(e.key, raw, null);
-    else if (d != 0) watch(e.key, d);
+    if (isDue(deadlineOf(raw))) Shared.setIf(e.key, raw, null);
   }
   schedule();
 }
