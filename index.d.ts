@@ -121,6 +121,18 @@ export interface SharedStore {
   delete(key: string | Uint8Array): boolean;
   /** Adds to the little-endian i64 under the key (missing: 0), atomically; the new value. */
   add(key: string | Uint8Array, delta: number): number;
+  /**
+   * Compare-and-set, atomic with every guest: when the value is `expected` (undefined: the key
+   * is absent), stores `value` (undefined: deletes the key) and answers true; otherwise false,
+   * and nothing changes. RangeError past maxSharedBytes.
+   */
+  setIf(
+    key: string | Uint8Array,
+    expected: string | Uint8Array | ArrayBuffer | undefined,
+    value: string | Uint8Array | ArrayBuffer | undefined,
+  ): boolean;
+  /** The keys starting with `prefix` (default ''), sorted bytewise, as UTF-8; O(keys in the store). */
+  keys(prefix?: string | Uint8Array): string[];
 }
 
 /** How the module cache served a load (`bridge.cache`). */

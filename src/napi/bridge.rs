@@ -394,6 +394,28 @@ impl NativeBridge {
         self.shared.add(key, delta).ok()
     }
 
+    /// `bridge.shared.setIf`: compare-and-set (`expected` null: the key must be absent; `value`
+    /// null: delete it). 1 stored, 0 the value was another, -2 key too long, -3 over
+    /// `maxSharedBytes`.
+    #[napi]
+    pub fn shared_set_if(&self, key: &[u8], expected: Option<&[u8]>, value: Option<&[u8]>) -> i32 {
+        self.shared
+            .set_if(key, expected, value)
+            .map_or_else(|r| r.code(), i32::from)
+    }
+
+    /// `bridge.shared.keys`: the keys that start with `prefix`, sorted bytewise (O(keys in the
+    /// store), see `Shared::keys`); empty for a prefix over 1 KiB, which JS refuses first.
+    #[napi]
+    pub fn shared_keys(&self, prefix: &[u8]) -> Vec<Buffer> {
+        self.shared
+            .keys(prefix)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Buffer::from)
+            .collect()
+    }
+
     /// `bridge.send(id, data)` (`id` > 0) or `bridge.broadcast(data)` (`id` 0): onMessage.
     #[napi]
     pub fn message(&self, id: u32, data: &[u8]) -> Result<u32> {
