@@ -321,7 +321,7 @@ class Bridge extends EventEmitter {
   send(id, data) {
     if (!Number.isInteger(id) || id < 1) throw new TypeError(`bridge.send takes a connection id (a whole number >= 1), got ${id}`);
     const bytes = this.#messageBytes(data);
-    if (!this.#conns.has(id)) return false;
+    if (!this.#conns.has(id) && !(this.#servers.size > 0 && this.#native.isNative(id))) return false;
     this.#apply(this.#native.message(id, bytes));
     return true;
   }

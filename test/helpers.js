@@ -392,7 +392,13 @@ function assertConnection(srv, id, index = 0) {
   }
 }
 
+/** Connections `srv` has accepted (natively, the guests' count: JS sees none arrive). */
+function accepted(srv) {
+  return srv.native ? srv.bridge.stats().accepted : srv.ids.length;
+}
+
 module.exports.MODES = MODES;
+module.exports.accepted = accepted;
 module.exports.assertConnection = assertConnection;
 module.exports.lineClient = lineClient;
 module.exports.recorded = recorded;

@@ -410,6 +410,34 @@ for (const mode of MODES) {
       // Each time the application sees data on a connection, it sends that connection a message:
       // the guest's answer to the data must come before the message, in every mode.
       const { Bridge: B, createServer } = require('..');
+      if (mode.native) {
+        // No JS sees a native connection's data: the guest tells its id through a host call,
+        // then each message must come after the answer to the data sent before it.
+        const options = { ...mode.options };
+        delete options.native;
+        let id;
+        const bridge = await B.load(guest('clock'), { ...options, hostFunctions: { whoami: (_d, ctx) => void (id = ctx.connectionId) } });
+        const server = await bridge.listen();
+        try {
+          const c = await lineClient(server.address().port);
+          c.send('call whoami x');
+          for (let i = 0; i < 4; i++) await c.next();
+          assert.ok(Number.isInteger(id) && id > 0);
+          for (let i = 0; i < 20; i++) {
+            c.send('config');
+            assert.equal((await c.next()).line, 'config ');
+            assert.equal(bridge.send(id, 'seen'), true);
+            assert.equal((await c.next()).line, 'msg seen');
+          }
+          assert.equal(bridge.send(987654, 'nobody'), false);
+          c.close();
+          await waitFor(() => bridge.connections === 0, 'the connection to close');
+          assert.equal(bridge.send(id, 'gone'), false, 'a closed native connection is not open');
+        } finally {
+          await Promise.all([server.close(), bridge.close()]);
+        }
+        return;
+      }
       const bridge = await B.load(guest('clock'), mode.options);
       const server = createServer(bridge, (socket, id) => socket.on('data', () => bridge.send(id, 'seen')));
       await new Promise((r) => server.listen(0, '127.0.0.1', r));

@@ -137,7 +137,9 @@ impl Bridge {
     /// serve connections on it. Returns the address bound and the server's shared state.
     pub fn listen(&mut self, options: &ListenOptions) -> Result<(SocketAddr, Arc<Server>), String> {
         let Mode::Threaded(pool) = &mut self.mode else {
-            return Err("bridge.listen needs worker threads: load the bridge with `threads` >= 1".into());
+            return Err(
+                "bridge.listen needs worker threads: load the bridge with `threads` >= 1".into(),
+            );
         };
         let (sockets, addr) = native::bind(options, pool.workers())?;
         let server = Arc::new(Server::default());
@@ -153,9 +155,16 @@ impl Bridge {
         Ok((addr, server))
     }
 
+    /// Whether `id` is an open connection a worker accepted natively.
+    pub fn is_native(&self, id: u32) -> bool {
+        matches!(&self.mode, Mode::Threaded(pool) if pool.is_native(id))
+    }
+
     /// Native I/O: `server` stops accepting (its connections go on).
     pub fn unlisten(&mut self, server: &Server) {
-        server.closed.store(true, std::sync::atomic::Ordering::Release);
+        server
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Mode::Threaded(pool) = &mut self.mode {
             pool.unlisten();
         }

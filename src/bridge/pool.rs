@@ -23,8 +23,8 @@ use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
-use crate::native::Listener;
 use crate::native::driver::{self, Driver};
+use crate::native::{Listener, Routes};
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -62,6 +62,8 @@ pub struct NativeListen {
     poll: Option<mio::Poll>,
     listener: Listener,
     ids: Arc<IdSource>,
+    routes: Arc<Routes>,
+    worker: u8,
     high_water_mark: usize,
 }
 
@@ -86,6 +88,8 @@ pub struct Pool {
     handles: Vec<JoinHandle<()>>,
     /// Which worker owns each open connection.
     route: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
+    /// Which worker serves each open native connection (the workers keep it).
+    native: Arc<Routes>,
 }
 
 impl Pool {
@@ -133,6 +137,7 @@ impl Pool {
             workers,
             handles,
             route: HashMap::default(),
+            native: Arc::default(),
         };
         for r in ready {
             let outcome = r.recv().unwrap_or_else(|_| {
@@ -164,8 +169,7 @@ impl Pool {
     pub fn prepare(&mut self, reload: &Reload) -> Receiver<Ready> {
         let (tx, rx) = unbounded();
         for w in &self.workers {
-            let _ =
-                w.tx.send(Msg::Prepare(Box::new(reload.clone()), tx.clone()));
+            w.deliver(Msg::Prepare(Box::new(reload.clone()), tx.clone()));
         }
         rx
     }
@@ -215,7 +219,11 @@ impl Pool {
                 .route
                 .remove(&id)
                 .inspect(|&i| self.workers[i].load -= 1),
-            _ => self.route.get(&id).copied(),
+            _ => self
+                .route
+                .get(&id)
+                .copied()
+                .or_else(|| self.native.get(id).map(usize::from)),
         };
         if let Some(w) = owner.and_then(|i| self.workers.get(i)) {
             w.deliver(Msg::Event(event));
@@ -236,7 +244,7 @@ impl Pool {
         ids: &Arc<IdSource>,
         high_water_mark: usize,
     ) -> Result<(), String> {
-        for (w, listener) in self.workers.iter_mut().zip(listeners) {
+        for (i, (w, listener)) in self.workers.iter_mut().zip(listeners).enumerate() {
             let poll = match &w.waker {
                 Some(_) => None,
                 None => {
@@ -250,10 +258,18 @@ impl Pool {
                 poll,
                 listener,
                 ids: ids.clone(),
+                routes: self.native.clone(),
+                // MAX_THREADS keeps every index within a u8.
+                worker: i as u8,
                 high_water_mark,
             })));
         }
         Ok(())
+    }
+
+    /// Whether `id` is an open native connection.
+    pub fn is_native(&self, id: u32) -> bool {
+        self.native.get(id).is_some()
     }
 
     /// Native I/O: the workers stop accepting for the servers that were closed.
@@ -332,9 +348,10 @@ fn run(exec: Executor, rx: Receiver<Msg>, sink: Sink, report: Arc<Mutex<Report>>
                     Err(_) => return,
                 },
             },
+            // Messages first: a reload's switch, sent before a client connected, must be in
+            // before that connection is accepted.
             Some(d) => {
                 d.wait(deadline);
-                d.serve(&mut w.gens);
                 rx.try_recv().ok()
             }
         };
@@ -346,6 +363,9 @@ fn run(exec: Executor, rx: Receiver<Msg>, sink: Sink, report: Arc<Mutex<Report>>
             if w.gens.output().len() < FLUSH_AT {
                 next = rx.try_recv().ok();
             }
+        }
+        if let Some(d) = &mut w.driver {
+            d.serve(&mut w.gens);
         }
         w.gens.handle(Event::Tick);
         w.flush(&sink, &report);
@@ -396,10 +416,12 @@ impl WorkerState {
                     poll,
                     listener,
                     ids,
+                    routes,
+                    worker,
                     high_water_mark,
                 } = *listen;
                 if let Some(poll) = poll {
-                    self.driver = Some(Driver::new(poll, ids, high_water_mark));
+                    self.driver = Some(Driver::new(poll, ids, routes, worker, high_water_mark));
                 }
                 if let Some(d) = &mut self.driver
                     && let Err(e) = d.listen(listener)

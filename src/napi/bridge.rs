@@ -18,8 +18,8 @@ use crate::bridge::shared::Shared;
 use crate::bridge::{Bridge, Options as BridgeOptions, Preparing};
 use crate::guest::Code;
 use crate::instance::failure::{Failure, Kind};
-use crate::native::{ListenOptions, Server};
 use crate::napi::compile::CompiledGuest;
+use crate::native::{ListenOptions, Server};
 use crate::policy::allow::Allowlist;
 use crate::policy::limits::Limits;
 
@@ -506,6 +506,12 @@ impl NativeBridge {
             .listen(&options)
             .map_err(Error::from_reason)?;
         Ok(NativeListener { server, addr })
+    }
+
+    /// Whether `id` is an open connection a worker accepted natively (`bridge.send`).
+    #[napi]
+    pub fn is_native(&self, id: u32) -> Result<bool> {
+        Ok(self.core()?.bridge.is_native(id))
     }
 
     /// `server.close()`: the workers stop accepting on `listener`; its connections go on.

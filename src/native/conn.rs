@@ -121,6 +121,12 @@ impl NativeConn {
         Flushed::Done
     }
 
+    /// Our FIN is out while reading is held back (paused, or at the mark): only the peer's FIN
+    /// is looked for, without taking data (Node reads for EOF after `end()` too).
+    pub fn wants_eof_check(&self) -> bool {
+        self.readable && !self.read_eof && self.write_shut && (self.guest_paused || self.pressured)
+    }
+
     /// Both directions are finished: the connection closes (Node's `'close'`).
     pub fn finished(&self) -> bool {
         self.read_eof && self.write_shut

@@ -18,7 +18,7 @@ use crate::bridge::generations::Generations;
 use crate::bridge::ids::{IdHasher, IdSource};
 use crate::instance::outbox::{Op, records};
 use crate::native::conn::{Flushed, NativeConn};
-use crate::native::{Listener, Server};
+use crate::native::{Listener, Routes, Server};
 
 /// The waker's token; connections use their id, listeners `LISTENERS + index`.
 pub const WAKER: Token = Token(usize::MAX);
@@ -44,6 +44,10 @@ pub struct Driver {
     listeners: Vec<Option<(TcpListener, Arc<Server>, bool)>>,
     conns: HashMap<u32, NativeConn, BuildHasherDefault<IdHasher>>,
     ids: Arc<IdSource>,
+    /// Where `bridge.send` finds this worker's connections.
+    routes: Arc<Routes>,
+    /// This worker's index.
+    worker: u8,
     high_water_mark: usize,
     buf: Vec<u8>,
     /// Events that follow from records just carried out (a `Close` after a destroy, ...).
@@ -57,13 +61,21 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(poll: Poll, ids: Arc<IdSource>, high_water_mark: usize) -> Driver {
+    pub fn new(
+        poll: Poll,
+        ids: Arc<IdSource>,
+        routes: Arc<Routes>,
+        worker: u8,
+        high_water_mark: usize,
+    ) -> Driver {
         Driver {
             poll,
             events: Events::with_capacity(1024),
             listeners: Vec::new(),
             conns: HashMap::default(),
             ids,
+            routes,
+            worker,
             high_water_mark,
             buf: vec![0; READ_SIZE],
             follow: VecDeque::new(),
@@ -209,6 +221,7 @@ impl Driver {
                 continue;
             }
             server.open.fetch_add(1, Ordering::AcqRel);
+            self.routes.insert(id, self.worker);
             self.conns
                 .insert(id, NativeConn::new(stream, server, half_open));
             let peer = Peer {
@@ -229,6 +242,9 @@ impl Driver {
                 return;
             };
             if !c.wants_read() {
+                if c.wants_eof_check() {
+                    self.check_eof(id, gens);
+                }
                 return;
             }
             match c.stream.read(&mut self.buf) {
@@ -269,6 +285,32 @@ impl Driver {
         }
     }
 
+    /// Our side is ended and reading is held back: a peer FIN still finishes the connection.
+    fn check_eof(&mut self, id: u32, gens: &mut Generations) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut byte = [0u8; 1];
+        match c.stream.peek(&mut byte) {
+            Ok(0) => {
+                c.read_eof = true;
+                let half_open = c.allow_half_open;
+                gens.handle(Event::End { id, half_open });
+                if c_finished(&self.conns, id) {
+                    self.destroy(id);
+                }
+                self.settle(gens);
+            }
+            // Data is waiting: it stays there until reading resumes.
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => c.readable = false,
+            Err(_) => {
+                self.fail(id);
+                self.settle(gens);
+            }
+        }
+    }
+
     /// Writes what connection `id` has queued; carries out what follows from it (a drain, the
     /// FIN, the close).
     fn flush(&mut self, id: u32) {
@@ -290,6 +332,8 @@ impl Driver {
                 }
                 if c.finished() {
                     self.destroy(id);
+                } else if c.wants_eof_check() {
+                    self.ready.push(id);
                 }
             }
         }
@@ -306,6 +350,7 @@ impl Driver {
         if let Some(mut c) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(&mut c.stream);
             c.server.open.fetch_sub(1, Ordering::AcqRel);
+            self.routes.remove(id);
             self.follow.push_back(Event::Close(id));
         }
     }

@@ -10,11 +10,16 @@
 pub mod conn;
 pub mod driver;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::bridge::ids::IdHasher;
 
 /// What `bridge.listen` was asked for.
 #[derive(Clone, Debug)]
@@ -41,6 +46,26 @@ impl Server {
     }
 }
 
+/// Which worker serves each open native connection: the JS thread asks it to route
+/// `bridge.send(id)`, since no JS saw the connection arrive. Workers add and remove their own.
+#[derive(Debug, Default)]
+pub struct Routes(Mutex<HashMap<u32, u8, BuildHasherDefault<IdHasher>>>);
+
+impl Routes {
+    pub fn insert(&self, id: u32, worker: u8) {
+        self.0.lock().insert(id, worker);
+    }
+
+    pub fn remove(&self, id: u32) {
+        self.0.lock().remove(&id);
+    }
+
+    /// The worker serving native connection `id`, if it is open.
+    pub fn get(&self, id: u32) -> Option<u8> {
+        self.0.lock().get(&id).copied()
+    }
+}
+
 /// A listening socket of one worker for one server.
 pub struct Listener {
     pub socket: TcpListener,
@@ -51,7 +76,10 @@ pub struct Listener {
 /// Binds `workers` listening sockets to the address `options` names (one per worker, sharing
 /// the port with `SO_REUSEPORT`), non-blocking. The address comes back with the port the first
 /// socket got (for port 0).
-pub fn bind(options: &ListenOptions, workers: usize) -> Result<(Vec<TcpListener>, SocketAddr), String> {
+pub fn bind(
+    options: &ListenOptions,
+    workers: usize,
+) -> Result<(Vec<TcpListener>, SocketAddr), String> {
     let what = format!("{}:{}", options.host, options.port);
     let addr = (options.host.as_str(), options.port)
         .to_socket_addrs()
@@ -61,8 +89,11 @@ pub fn bind(options: &ListenOptions, workers: usize) -> Result<(Vec<TcpListener>
     let mut sockets = Vec::with_capacity(workers);
     let mut bound = addr;
     for _ in 0..workers.max(1) {
-        let socket = listen_on(bound, options.backlog).map_err(|e| format!("cannot listen on {what}: {e}"))?;
-        bound = socket.local_addr().map_err(|e| format!("cannot listen on {what}: {e}"))?;
+        let socket = listen_on(bound, options.backlog)
+            .map_err(|e| format!("cannot listen on {what}: {e}"))?;
+        bound = socket
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {what}: {e}"))?;
         sockets.push(socket);
     }
     Ok((sockets, bound))
@@ -111,6 +142,9 @@ mod tests {
             allow_half_open: false,
         };
         let err = bind(&options, 1).unwrap_err();
-        assert!(err.starts_with("cannot resolve no-such-host.invalid:0"), "{err}");
+        assert!(
+            err.starts_with("cannot resolve no-such-host.invalid:0"),
+            "{err}"
+        );
     }
 }
