@@ -32,9 +32,15 @@ function resp(...args) {
 const bulk = (value) => Buffer.concat([Buffer.from(`$${Buffer.byteLength(value)}\r\n`), Buffer.from(value), Buffer.from('\r\n')]);
 
 /** Writes `data` and waits until it has been handed to the kernel, then for one turn of the loop. */
-async function writeAndSettle(socket, data) {
+/**
+ * Writes `data` and lets the server read it before the next write. `srv` natively served: the
+ * worker reads on its own thread, so wait until the guest has taken the bytes.
+ */
+async function writeAndSettle(socket, data, srv) {
+  const before = srv && srv.native ? srv.bridge.stats().bytesIn : 0;
   await new Promise((resolve) => socket.write(data, resolve));
   await new Promise((resolve) => setImmediate(resolve));
+  if (srv && srv.native) await waitFor(() => srv.bridge.stats().bytesIn >= before + data.length, 'the worker to read the piece');
 }
 
 function redisCli(port, args) {
@@ -232,20 +238,20 @@ for (const mode of MODES) {
       // Every byte of the headers on its own, then the value in pieces of 1 to 1500 bytes.
       const headerEnd = command.indexOf(value);
       let at = 0;
-      for (; at < headerEnd; at++) await writeAndSettle(socket, command.subarray(at, at + 1));
+      for (; at < headerEnd; at++) await writeAndSettle(socket, command.subarray(at, at + 1), srv);
       let size = 1;
       while (at < command.length - 3) {
         const end = Math.min(at + size, command.length - 3);
-        await writeAndSettle(socket, command.subarray(at, end));
+        await writeAndSettle(socket, command.subarray(at, end), srv);
         at = end;
         size = (size * 7) % 1500 + 1;
       }
       // The value's last byte, then "\r" and "\n" apart.
-      await writeAndSettle(socket, command.subarray(at, at + 1));
-      await writeAndSettle(socket, command.subarray(at + 1, at + 2));
+      await writeAndSettle(socket, command.subarray(at, at + 1), srv);
+      await writeAndSettle(socket, command.subarray(at + 1, at + 2), srv);
       await sleep(50);
       assert.equal(Buffer.concat(replies).length, 0, 'no answer before the command is whole');
-      await writeAndSettle(socket, command.subarray(at + 2));
+      await writeAndSettle(socket, command.subarray(at + 2), srv);
       await waitFor(() => Buffer.concat(replies).length >= 5, 'the answer to SET');
       assert.equal(Buffer.concat(replies).toString(), '+OK\r\n');
       const writes = headerEnd + 3;
