@@ -38,6 +38,28 @@ export declare class GuestError extends Error {
   readonly generation: number;
 }
 
+/** Options of `bridge.listen`. */
+export interface ListenOptions {
+  /** Default 0: a free port (read it from `address()`). */
+  port?: number;
+  /** A name or an IP address. Default '127.0.0.1'. */
+  host?: string;
+  /** The listen backlog. Default 511, as Node's. */
+  backlog?: number;
+  /** Keep a connection half-open after the peer's FIN (the guest gets onEnd and may go on writing). Default false. */
+  allowHalfOpen?: boolean;
+}
+
+/** Connections served natively on the bridge's worker threads (`bridge.listen`). */
+export interface NativeServer {
+  /** The address it listens on, as net.Server's address(). */
+  address(): { address: string; family: 'IPv4' | 'IPv6'; port: number };
+  /** Connections it accepted that are still open. */
+  readonly connections: number;
+  /** Stops accepting at once; resolves once the last connection it accepted has closed. */
+  close(): Promise<void>;
+}
+
 /** Options of `bridge.reload`: only the configuration may change. */
 export interface ReloadOptions {
   /**
@@ -214,6 +236,12 @@ export declare class Bridge extends EventEmitter {
   reload(source: string | URL | Uint8Array | ArrayBuffer, options?: ReloadOptions): Promise<void>;
   /** Loads of the guest that went through: 1 after load, one more per successful reload. */
   readonly generation: number;
+  /**
+   * Accepts and serves connections on the worker threads, with no JS per message: the workers
+   * read into the guests and write their output to the sockets themselves. Needs `threads` >= 1
+   * (rejects otherwise). Same ABI, events, limits, errors, logs and stats as `attach`.
+   */
+  listen(options?: ListenOptions): Promise<NativeServer>;
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;

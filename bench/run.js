@@ -44,7 +44,7 @@ const { renderChart } = require('./chart');
 const { renderMarkdown } = require('./markdown');
 
 const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'wsb-loadgen');
-const WASM_KINDS = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads'];
+const WASM_KINDS = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads', 'bridge-native-1', 'bridge-native'];
 const REDIS_BENCHMARK = 'redis-benchmark';
 const REDIS_SERVER = 'redis-server';
 const LABELS = {
@@ -53,6 +53,8 @@ const LABELS = {
   redis: 'redis-server',
   'bridge-inline-host': 'bridge-inline via Host.call',
   'bridge-threads-host': 'bridge-threads via Host.call',
+  'bridge-native': 'bridge-native (threads: 2)',
+  'bridge-native-1': 'bridge-native (threads: 1)',
 };
 const label = (kind) => LABELS[kind] || kind;
 
@@ -100,7 +102,7 @@ const SCENARIOS = {
     tables: [{ id: 'hash', title: 'hash guest (CPU-heavy) under pingpong: 50 connections, 64-byte lines', args: { conns: 50, size: 64, reply: 17 } }],
     mode: 'pingpong',
     guest: 'hash',
-    kinds: ['v8-wasm', 'bridge-inline', 'bridge-threads'],
+    kinds: ['v8-wasm', 'bridge-inline', 'bridge-threads', 'bridge-native-1', 'bridge-native'],
     metric: 'msgsPerSec',
     unit: 'msg/s',
   },

@@ -3,7 +3,8 @@
 // and prints its port. KIND: node-net (plain net echo, no wasm; GUEST ignored), resp-js (the plain
 // JS GET/SET RESP server of bench/resp-server.js; GUEST ignored), v8-wasm (the guest
 // run by Node's WebAssembly, as the AssemblyScript TCP server article does), bridge-inline
-// (threads: 0), bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent
+// (threads: 0), bridge-threads (threads: 2), bridge-native (threads: 2, served natively by
+// bridge.listen), bridge-native-1 (the same with threads: 1); a -fuel suffix on a bridge kind adds fuelPerEvent
 // (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash, kv,
 // pingpong). The pingpong guest answers directly, or with a -host suffix on the kind through its
 // async host function (bench/hostcall.js).
@@ -24,6 +25,14 @@ async function main(kind, guestName) {
     server = require('./resp-server').createRespServer();
   } else if (kind === 'v8-wasm') {
     server = require('./v8-host').createV8Server(wasm);
+  } else if (kind === 'bridge-native' || kind === 'bridge-native-1') {
+    const { Bridge } = require('..');
+    const bridge = await Bridge.load(wasm, { threads: kind === 'bridge-native' ? 2 : 1 });
+    const native = await bridge.listen({ port: 0, backlog: 4096 });
+    server = {
+      listen: (_port, _host, cb) => cb(),
+      address: () => native.address(),
+    };
   } else if (kind.startsWith('bridge-')) {
     const { Bridge, createServer } = require('..');
     const [, mode, fuel, host] = /^bridge-(inline|threads)(-fuel)?(-host)?$/.exec(kind) || [];

@@ -142,7 +142,7 @@ impl Bridge {
             );
         };
         let (sockets, addr) = native::bind(options, pool.workers())?;
-        let server = Arc::new(Server::default());
+        let server = Arc::new(Server::new(&sockets));
         let listeners = sockets
             .into_iter()
             .map(|socket| Listener {
@@ -162,9 +162,7 @@ impl Bridge {
 
     /// Native I/O: `server` stops accepting (its connections go on).
     pub fn unlisten(&mut self, server: &Server) {
-        server
-            .closed
-            .store(true, std::sync::atomic::Ordering::Release);
+        server.close();
         if let Mode::Threaded(pool) = &mut self.mode {
             pool.unlisten();
         }

@@ -117,7 +117,7 @@ impl Driver {
     pub fn end_all(&mut self, gens: &mut Generations) {
         for slot in &mut self.listeners {
             if let Some((mut socket, server, _)) = slot.take() {
-                server.closed.store(true, Ordering::Release);
+                server.close();
                 let _ = self.poll.registry().deregister(&mut socket);
             }
         }

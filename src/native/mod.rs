@@ -37,9 +37,29 @@ pub struct Server {
     pub open: AtomicUsize,
     /// `close()` was called: the workers stop accepting.
     pub closed: AtomicBool,
+    /// Handles to the workers' listening sockets, so `close` refuses new connections at once,
+    /// before the workers get to drop theirs.
+    sockets: Mutex<Vec<TcpListener>>,
 }
 
 impl Server {
+    /// A server listening on `sockets` (the JS thread keeps handles to them).
+    pub fn new(sockets: &[TcpListener]) -> Server {
+        Server {
+            sockets: Mutex::new(sockets.iter().filter_map(|s| s.try_clone().ok()).collect()),
+            ..Server::default()
+        }
+    }
+
+    /// Stops accepting now: connection attempts are refused from here on (a listening socket
+    /// shut down for reading refuses them on Linux); the workers then drop their sockets.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for socket in self.sockets.lock().drain(..) {
+            let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Read);
+        }
+    }
+
     /// Connections it accepted that are still open.
     pub fn connections(&self) -> usize {
         self.open.load(Ordering::Acquire)
@@ -86,6 +106,12 @@ pub fn bind(
         .map_err(|e| format!("cannot resolve {what}: {e}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {what}: no address"))?;
+    if addr.port() != 0 {
+        // SO_REUSEPORT would let these sockets join another listener of this user on the port
+        // (another bridge, say) and share its connections; a port in use is refused instead, as
+        // net.Server refuses it.
+        drop(TcpListener::bind(addr).map_err(|e| format!("cannot listen on {what}: {e}"))?);
+    }
     let mut sockets = Vec::with_capacity(workers);
     let mut bound = addr;
     for _ in 0..workers.max(1) {
@@ -131,6 +157,23 @@ mod tests {
         for s in &sockets {
             assert_eq!(s.local_addr().unwrap(), addr);
         }
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_even_by_another_reuseport_listener() {
+        let options = ListenOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            backlog: 16,
+            allow_half_open: false,
+        };
+        let (_first, addr) = bind(&options, 2).unwrap();
+        let again = ListenOptions {
+            port: addr.port(),
+            ..options
+        };
+        let err = bind(&again, 2).unwrap_err();
+        assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,134 @@
+'use strict';
+// Native I/O (DESIGN.md, "Guest platform v2"): bridge.listen serves connections on the worker
+// threads. The behaviour suites run in native mode through MODES (test/helpers.js); this file
+// covers what is particular to listen: its options, its address, closing, and both kinds of
+// connection on one bridge.
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { Bridge, createServer } = require('..');
+const { guest, connect, exchange, readBytes, readToClose, waitFor, runScript } = require('./helpers');
+
+describe('bridge.listen (native I/O)', function () {
+  this.timeout(20000);
+
+  it('refuses to listen without worker threads, saying how to fix it', async function () {
+    const bridge = await Bridge.load(guest('echo'));
+    try {
+      await assert.rejects(bridge.listen(), /needs worker threads|serves connections on the worker threads: load the bridge with threads >= 1/);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('refuses malformed options with a TypeError or RangeError that names the option', async function () {
+    const bridge = await Bridge.load(guest('echo'), { threads: 1 });
+    try {
+      await assert.rejects(bridge.listen({ port: 70000 }), { name: 'RangeError', message: /'port'/ });
+      await assert.rejects(bridge.listen({ port: 1.5 }), { name: 'RangeError', message: /'port'/ });
+      await assert.rejects(bridge.listen({ host: 7 }), { name: 'TypeError', message: /'host'/ });
+      await assert.rejects(bridge.listen({ backlog: 0 }), { name: 'RangeError', message: /'backlog'/ });
+      await assert.rejects(bridge.listen({ allowHalfOpen: 'yes' }), { name: 'TypeError', message: /'allowHalfOpen'/ });
+      await assert.rejects(bridge.listen({ exclusive: true }), { name: 'TypeError', message: /unknown option 'exclusive'/ });
+      await assert.rejects(bridge.listen({ host: 'no-such-host.invalid' }), /cannot resolve no-such-host\.invalid/);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('listens on a free port, reports its address as net.Server does, and refuses a port in use', async function () {
+    const bridge = await Bridge.load(guest('echo'), { threads: 2 });
+    const other = net.createServer();
+    await new Promise((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const server = await bridge.listen();
+      const addr = server.address();
+      assert.equal(addr.address, '127.0.0.1');
+      assert.equal(addr.family, 'IPv4');
+      assert.ok(addr.port > 0);
+      assert.equal((await exchange(addr.port, 'native')).toString(), 'native');
+      // In use by Node, and by this very bridge: both refused.
+      await assert.rejects(bridge.listen({ port: other.address().port }), /cannot listen on 127\.0\.0\.1:\d+/);
+      await assert.rejects(bridge.listen({ port: addr.port }), /cannot listen on 127\.0\.0\.1:\d+/);
+      await server.close();
+    } finally {
+      other.close();
+      await bridge.close();
+    }
+  });
+
+  it('serves Node sockets and native connections on one bridge at once, with one set of stats', async function () {
+    const bridge = await Bridge.load(guest('echo'), { threads: 2 });
+    const nodeServer = createServer(bridge);
+    await new Promise((r) => nodeServer.listen(0, '127.0.0.1', r));
+    const native = await bridge.listen();
+    try {
+      const sockets = await Promise.all([connect(nodeServer.address().port), connect(native.address().port)]);
+      await waitFor(() => bridge.connections === 2, 'both connections');
+      const answers = await Promise.all(
+        sockets.map((s, i) => {
+          const r = readBytes(s, 7);
+          s.write(`kind ${i}!`);
+          return r;
+        }),
+      );
+      assert.deepEqual(answers.map(String), ['kind 0!', 'kind 1!']);
+      assert.equal(bridge.stats().accepted, 2);
+      sockets.forEach((s) => s.end());
+      await waitFor(() => bridge.connections === 0, 'both to close');
+    } finally {
+      nodeServer.close();
+      await bridge.close();
+    }
+  });
+
+  it('stops accepting at close() and resolves once its last connection has closed', async function () {
+    const bridge = await Bridge.load(guest('echo'), { threads: 2 });
+    const server = await bridge.listen();
+    const { port } = server.address();
+    try {
+      const open = await connect(port);
+      assert.equal((await exchange(port, 'one')).toString(), 'one');
+      let closed = false;
+      const closing = server.close().then(() => (closed = true));
+      await assert.rejects(connect(port), { code: 'ECONNREFUSED' });
+      const r = readBytes(open, 8);
+      open.write('goes on!');
+      assert.equal((await r).toString(), 'goes on!');
+      assert.equal(closed, false, 'a connection is still open');
+      open.end();
+      await closing;
+      assert.equal(server.connections, 0);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('ends native connections on bridge.close(), after their queued output, and resolves', async function () {
+    const bridge = await Bridge.load(guest('echo'), { threads: 2 });
+    const server = await bridge.listen();
+    const socket = await connect(server.address().port);
+    const reply = readBytes(socket, 5);
+    socket.write('hello');
+    assert.equal((await reply).toString(), 'hello');
+    const ended = readToClose(socket);
+    await bridge.close();
+    assert.equal((await ended).ended, true, 'the client got a FIN');
+    assert.equal(bridge.connections, 0);
+  });
+
+  it('keeps the process alive while listening, and lets it exit after bridge.close()', async function () {
+    const script = `
+      const { Bridge } = require(${JSON.stringify(require.resolve('..'))});
+      (async () => {
+        const bridge = await Bridge.load(${JSON.stringify(guest('echo'))}, { threads: 1 });
+        const server = await bridge.listen();
+        console.log('listening ' + server.address().port);
+        setTimeout(() => bridge.close().then(() => console.log('closed')), 300);
+      })();`;
+    const { exited } = runScript('-e', { args: [script], killAfter: 15000 });
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, out);
+    assert.equal(code, 0, out);
+    assert.match(out, /listening \d+\n[^]*closed/);
+  });
+});
