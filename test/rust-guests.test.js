@@ -1,0 +1,123 @@
+'use strict';
+// Guests written in Rust with sdk/rust (export_guest!, Socket::write, println!), built with
+// cargo for wasm32-wasi (scripts/other-guests.mjs): the seeds' two Rust programs as guests,
+// seed 004's HTTP server (examples/rust/http-echo) against curl, and seed 002's client
+// (examples/rust/http-get) against an upstream Node HTTP server, in every mode.
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const { CURL, curl, guest, serve, connect, readToClose, waitFor, httpUpstream, MODES } = require('./helpers');
+const { requireBuilt } = require('./other-languages');
+
+/** Sends `data` (in pieces, `gap` ms apart) on a fresh connection and collects the answer. */
+async function send(port, pieces, gap = 10) {
+  const socket = await connect(port);
+  const closed = readToClose(socket);
+  for (const p of pieces) {
+    socket.write(p);
+    await new Promise((r) => setTimeout(r, gap));
+  }
+  return closed;
+}
+
+for (const mode of MODES) {
+  describe(`Rust guest http-echo, seed 004's HTTP server (${mode.name})`, function () {
+    let g;
+    before(function () {
+      requireBuilt(this, 'rust-http-echo', 'Rust');
+    });
+    beforeEach(async function () {
+      g = await serve(guest('rust-http-echo'), mode.options);
+    });
+    afterEach(async function () {
+      await g.close();
+    });
+
+    it("answers the seed's curl -d POST with echo: and the body, and prints the request as a log line", async function () {
+      if (!fs.existsSync(CURL)) this.skip();
+      const out = await curl(['-d', 'name=WasmEdge', '-X', 'POST', `http://127.0.0.1:${g.port}`]);
+      assert.equal(out, 'echo: name=WasmEdge');
+      await waitFor(() => g.logs.length === 1, 'the request line');
+      assert.match(g.logs[0].line, /^127\.0\.0\.1:\d+ request: "POST" "\/"$/);
+      assert.equal(g.logs[0].level, 'log');
+      assert.deepEqual(g.errors, []);
+    });
+
+    it('waits for a 400 KB request split into many packets and answers it once, with Connection: close', async function () {
+      const body = crypto.randomBytes(200000).toString('hex');
+      const req = `POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const pieces = [];
+      for (let i = 0; i < req.length; i += 30000) pieces.push(req.slice(i, i + 30000));
+      const r = await send(g.port, pieces);
+      const text = r.data.toString();
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(text, /\r\nConnection: close\r\n/);
+      assert.match(text, new RegExp(`\\r\\nContent-Length: ${body.length + 6}\\r\\n`));
+      assert.ok(text.endsWith(`\r\n\r\necho: ${body}`));
+      assert.equal(r.ended, true);
+    });
+
+    it('answers a malformed request 400 and a body over 1 MiB 413 with an error log line, and keeps serving', async function () {
+      const bad = await send(g.port, ['NONSENSE\r\n\r\n']);
+      assert.match(bad.data.toString(), /^HTTP\/1\.1 400 Bad Request\r\n/);
+      const big = await send(g.port, ['POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n']);
+      assert.match(big.data.toString(), /^HTTP\/1\.1 413 Payload Too Large\r\n/);
+      await waitFor(() => g.logs.length === 2, 'two error lines');
+      assert.deepEqual(g.logs.map((l) => l.level), ['error', 'error']);
+      assert.match(g.logs[1].line, /^\d+: 413 Payload Too Large$/);
+      if (fs.existsSync(CURL)) {
+        assert.equal(await curl(['-d', 'again', `http://127.0.0.1:${g.port}/`]), 'echo: again');
+      }
+      assert.deepEqual(g.errors, []);
+    });
+  });
+
+  describe(`Rust guest http-get, seed 002's client (${mode.name})`, function () {
+    let up;
+    let g;
+    before(function () {
+      requireBuilt(this, 'rust-http-get', 'Rust');
+    });
+    beforeEach(async function () {
+      up = await httpUpstream();
+      g = await serve(guest('rust-http-get'), { ...mode.options, allowConnect: [`127.0.0.1:${up.port}`] });
+    });
+    afterEach(async function () {
+      await g.close();
+      await up.close();
+    });
+
+    it('GETs /file.txt from the allowed upstream, answers exactly its body and logs the fetch', async function () {
+      const r = await send(g.port, [`127.0.0.1:${up.port}/file.txt\n`]);
+      assert.equal(r.data.toString(), httpUpstream.FILE);
+      assert.equal(r.ended, true);
+      await waitFor(() => g.logs.length === 1, 'the fetched line');
+      assert.deepEqual(g.logs, [
+        { line: `fetched http://127.0.0.1:${up.port}/file.txt: ${httpUpstream.FILE.length} bytes, status 200`, level: 'log' },
+      ]);
+      const [req] = up.state.requests;
+      assert.equal(req.method, 'GET');
+      assert.equal(req.url, '/file.txt');
+      assert.equal(req.headers.host, `127.0.0.1:${up.port}`);
+      assert.equal(req.headers.connection, 'close');
+      await waitFor(() => g.bridge.connections === 0, 'client and upstream to close');
+      assert.equal(g.bridge.stats().dialed, 1);
+      assert.deepEqual(g.errors, []);
+    });
+
+    it('fetches a 300 KiB body byte for byte, for several clients at once', async function () {
+      const answers = await Promise.all(
+        [1, 2, 3].map(() => send(g.port, [`http://127.0.0.1:${up.port}/big\n`])),
+      );
+      for (const a of answers) assert.ok(a.data.equals(httpUpstream.BIG));
+    });
+
+    it('answers an error line for a port not in allowConnect, a bad line and an upstream 404', async function () {
+      const other = up.port === 65535 ? 65534 : up.port + 1;
+      assert.equal((await send(g.port, [`127.0.0.1:${other}/file.txt\n`])).data.toString(), 'error: not allowed (-1)\n');
+      assert.equal((await send(g.port, ['no address here\n'])).data.toString(), 'error: bad request (expected host:port/path)\n');
+      assert.equal((await send(g.port, [`127.0.0.1:${up.port}/missing\n`])).data.toString(), 'error: upstream status 404\n');
+      assert.deepEqual(g.errors, []);
+    });
+  });
+}
