@@ -3,7 +3,7 @@
 //   examples/c/*.c, test/guests/c/*.c  ->  build/guests/c-<name>.wasm
 //     zig cc from the `ziglang` package on PyPI (pinned below), as a WASI reactor, with the
 //     header in sdk/c. When `python3 -m ziglang` is missing it is installed with pip into .tools/
-//     (project-local; nothing outside the checkout changes). WSB_ZIG_CC="clang --target=..." or
+//     (project-local; nothing outside the checkout changes). WSB_GUEST_CC="clang --target=..." or
 //     wasi-sdk's clang may be used instead.
 //   examples/rust/<name>/  ->  build/guests/rust-<name>.wasm
 //     cargo for wasm32-wasi, by default Debian's (/usr/bin/cargo and /usr/bin/rustc, packages
@@ -43,8 +43,8 @@ function missing(what, install) {
 
 /** How to call zig cc: [command, ...leading args], or null when it cannot be had. */
 function findZigCc(root) {
-  if (process.env.WSB_ZIG_CC) {
-    const [cmd, ...args] = process.env.WSB_ZIG_CC.split(' ').filter(Boolean);
+  if (process.env.WSB_GUEST_CC) {
+    const [cmd, ...args] = process.env.WSB_GUEST_CC.split(' ').filter(Boolean);
     return { cmd, args, env: process.env };
   }
   const local = path.join(root, '.tools', 'ziglang');
@@ -85,7 +85,7 @@ function buildC(root, out) {
     return missing(
       'C',
       `python3 -m ziglang is not available and pip could not install it - install Python 3 with pip ` +
-        `(then \`pip install ${ZIGLANG}\`), or set WSB_ZIG_CC to a clang that targets wasm32-wasi (wasi-sdk)`,
+        `(then \`pip install ${ZIGLANG}\`), or set WSB_GUEST_CC to a clang that targets wasm32-wasi (wasi-sdk)`,
     );
   }
   let ok = true;

@@ -4,7 +4,7 @@ const fs = require('node:fs');
 const { guest } = require('./helpers');
 
 const INSTALL = {
-  C: 'python3 with pip (the build installs ziglang into .tools/), or WSB_ZIG_CC',
+  C: 'python3 with pip (the build installs ziglang into .tools/), or WSB_GUEST_CC',
   Rust: 'apt-get install rustc cargo libstd-rust-dev-wasm32 (or WSB_GUEST_CARGO with a wasm32-wasip1 target)',
 };
 
