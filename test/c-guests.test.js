@@ -4,7 +4,8 @@
 // guest that uses the C library the usual way (test/guests/c/wasi.c), in every mode.
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { guest, serve, connect, readToClose, exchange, waitFor, MODES } = require('./helpers');
+const { serveGuest } = require('wasm-socket-bridge/testing');
+const { guest, serve, connect, readToClose, waitFor, MODES } = require('./helpers');
 const { requireBuilt } = require('./other-languages');
 
 /** A line client: `ask(line)` sends it and resolves with the next line answered (CRLF or LF). */
@@ -37,32 +38,31 @@ async function lines(port) {
 
 for (const mode of MODES) {
   describe(`C guests (${mode.name})`, function () {
-    describe('examples/c/echo.c', function () {
+    describe('examples/c/echo.c (through wasm-socket-bridge/testing)', function () {
       let g;
       before(function () {
         requireBuilt(this, 'c-echo', 'C');
       });
       beforeEach(async function () {
-        g = await serve(guest('c-echo'), mode.options);
+        g = await serveGuest(guest('c-echo'), mode.options);
       });
       afterEach(async function () {
         await g.close();
       });
 
       it('echoes every byte, small and large, over a real socket', async function () {
-        assert.equal((await exchange(g.port, 'hello from C\n')).toString(), 'hello from C\n');
+        assert.equal((await g.exchange('hello from C\n', { until: '\n' })).toString(), 'hello from C\n');
         const big = crypto.randomBytes(512 * 1024);
-        assert.ok((await exchange(g.port, big)).equals(big));
+        assert.ok((await g.exchange(big, { until: big.length })).equals(big));
         assert.deepEqual(g.errors, []);
       });
 
       it('delivers its printf lines as log events at level log', async function () {
-        const socket = await connect(g.port);
-        const closed = readToClose(socket);
-        socket.end('x');
-        await closed;
-        await waitFor(() => g.logs.some((l) => l.line.startsWith('closed ')), 'the closed line');
-        const id = g.ids[0];
+        const c = await g.connect();
+        c.end();
+        await c.read();
+        const closed = await g.waitForLog(/^closed /);
+        const id = Number(closed.line.slice('closed '.length));
         assert.deepEqual(g.logs, [
           { line: `connection ${id}`, level: 'log' },
           { line: `closed ${id}`, level: 'log' },
