@@ -5,7 +5,7 @@
 //     header in sdk/c. When `python3 -m ziglang` is missing it is installed with pip into .tools/
 //     (project-local; nothing outside the checkout changes). WSB_GUEST_CC="clang --target=..." or
 //     wasi-sdk's clang may be used instead.
-//   examples/rust/<name>/  ->  build/guests/rust-<name>.wasm
+//   examples/rust/<name>/, test/guests/rust/<name>/  ->  build/guests/rust-<name>.wasm
 //     cargo for wasm32-wasi, by default Debian's (/usr/bin/cargo and /usr/bin/rustc, packages
 //     rustc cargo libstd-rust-dev-wasm32), so the project's own Rust toolchain is untouched;
 //     WSB_GUEST_CARGO / WSB_GUEST_RUSTC and WSB_GUEST_RUST_TARGET (e.g. wasm32-wasip1 with rustup)
@@ -102,9 +102,23 @@ function buildC(root, out) {
   return ok;
 }
 
+/** The Rust workspaces: each member <name> becomes build/guests/rust-<name>.wasm. */
+const RUST_WORKSPACES = ['examples/rust', 'test/guests/rust'];
+
 function buildRust(root, out) {
-  const workspace = path.join(root, 'examples', 'rust');
-  if (!fs.existsSync(path.join(workspace, 'Cargo.toml'))) return true;
+  const workspaces = RUST_WORKSPACES.map((w) => path.join(root, w)).filter((w) => fs.existsSync(path.join(w, 'Cargo.toml')));
+  const members = (workspace) =>
+    fs
+      .readdirSync(workspace, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && fs.existsSync(path.join(workspace, e.name, 'Cargo.toml')))
+      .map((e) => e.name)
+      .sort();
+  const sdk = newestUnder(path.join(root, 'sdk', 'rust'));
+  const stale = workspaces.filter((w) => {
+    const newest = Math.max(newestUnder(w), sdk);
+    return members(w).some((m) => mtime(path.join(out, `rust-${m}.wasm`)) <= newest);
+  });
+  if (stale.length === 0) return true;
   const cargo = process.env.WSB_GUEST_CARGO || '/usr/bin/cargo';
   const rustc = process.env.WSB_GUEST_RUSTC || '/usr/bin/rustc';
   const target = process.env.WSB_GUEST_RUST_TARGET || 'wasm32-wasi';
@@ -118,29 +132,26 @@ function buildRust(root, out) {
         'WSB_GUEST_RUSTC=rustc WSB_GUEST_RUST_TARGET=wasm32-wasip1 after `rustup target add wasm32-wasip1`',
     );
   }
-  const members = fs
-    .readdirSync(workspace, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && fs.existsSync(path.join(workspace, e.name, 'Cargo.toml')))
-    .map((e) => e.name)
-    .sort();
-  const newest = Math.max(newestUnder(workspace), newestUnder(path.join(root, 'sdk', 'rust')));
-  const dests = members.map((m) => path.join(out, `rust-${m}.wasm`));
-  if (dests.every((d) => mtime(d) > newest)) return true;
   const targetDir = path.join(root, 'build', 'rust-target');
-  const r = run(
-    cargo,
-    ['build', '--offline', '--release', '--target', target, '--manifest-path', path.join(workspace, 'Cargo.toml'), '--target-dir', targetDir],
-    { env: { ...process.env, RUSTC: rustc }, stdio: 'inherit' },
-  );
-  if (r.status !== 0) {
-    console.error(`Rust guests: cargo build failed (${r.error ? r.error.message : `exit ${r.status}`})`);
-    return false;
+  let ok = true;
+  for (const workspace of stale) {
+    const r = run(
+      cargo,
+      ['build', '--offline', '--release', '--target', target, '--manifest-path', path.join(workspace, 'Cargo.toml'), '--target-dir', targetDir],
+      { env: { ...process.env, RUSTC: rustc }, stdio: 'inherit' },
+    );
+    if (r.status !== 0) {
+      console.error(`Rust guests in ${path.relative(root, workspace)}: cargo build failed (${r.error ? r.error.message : `exit ${r.status}`})`);
+      ok = false;
+      continue;
+    }
+    for (const m of members(workspace)) {
+      const dest = path.join(out, `rust-${m}.wasm`);
+      fs.copyFileSync(path.join(targetDir, target, 'release', `${m.replace(/-/g, '_')}.wasm`), dest);
+      console.log(`guest: ${path.relative(root, dest)}`);
+    }
   }
-  for (const [i, m] of members.entries()) {
-    fs.copyFileSync(path.join(targetDir, target, 'release', `${m.replace(/-/g, '_')}.wasm`), dests[i]);
-    console.log(`guest: ${path.relative(root, dests[i])}`);
-  }
-  return true;
+  return ok;
 }
 
 /** Builds the C and Rust guests into `out`; false when one failed (or a toolchain is missing under CI). */

@@ -2,10 +2,12 @@
 // Guests written in Rust with sdk/rust (export_guest!, Socket::write, println!), built with
 // cargo for wasm32-wasi (scripts/other-guests.mjs): the seeds' two Rust programs as guests,
 // seed 004's HTTP server (examples/rust/http-echo) against curl, and seed 002's client
-// (examples/rust/http-get) against an upstream Node HTTP server, in every mode.
+// (examples/rust/http-get) against an upstream Node HTTP server, and Rust's std over WASI
+// (test/guests/rust/wasi), in every mode.
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const { serveGuest } = require('wasm-socket-bridge/testing');
 const { CURL, curl, guest, serve, connect, readToClose, waitFor, httpUpstream, MODES } = require('./helpers');
 const { requireBuilt } = require('./other-languages');
 
@@ -118,6 +120,58 @@ for (const mode of MODES) {
       assert.equal((await send(g.port, ['no address here\n'])).data.toString(), 'error: bad request (expected host:port/path)\n');
       assert.equal((await send(g.port, [`127.0.0.1:${up.port}/missing\n`])).data.toString(), 'error: upstream status 404\n');
       assert.deepEqual(g.errors, []);
+    });
+  });
+
+  describe(`Rust guest using std over WASI (${mode.name})`, function () {
+    let g;
+    before(function () {
+      requireBuilt(this, 'rust-wasi', 'Rust');
+    });
+    beforeEach(async function () {
+      g = await serveGuest(guest('rust-wasi'), mode.options);
+    });
+    afterEach(async function () {
+      await g.close();
+    });
+    const ask = async (line) => (await g.exchange(`${line}\n`, { until: '\n' })).toString().trim();
+
+    it('turns println! into a log line and a partial eprint! into an error line at the end of the event', async function () {
+      assert.equal(await ask('println hello from Rust'), 'ok');
+      assert.equal(await ask('eprint no newline'), 'ok');
+      await g.waitForLog('no newline');
+      assert.deepEqual(g.logs, [
+        { line: 'hello from Rust', level: 'log' },
+        { line: 'no newline', level: 'error' },
+      ]);
+    });
+
+    it('reads SystemTime and Instant, sees no environment or arguments, and gets errors for files and stdin', async function () {
+      const before = Date.now();
+      const ms = Number((await ask('time')).split(' ')[1]);
+      assert.ok(ms >= before - 1000 && ms <= Date.now() + 1000, `time ${ms}`);
+      assert.match(await ask('elapsed'), /^elapsed \d+$/);
+      assert.equal(await ask('env'), 'env 0 0');
+      assert.match(await ask('file'), /^file failed to find a pre-opened file descriptor/);
+      assert.equal(await ask('stdin'), 'stdin Function not implemented (os error 52)');
+      assert.deepEqual(g.errors, []);
+    });
+
+    it('reports a panic as its error line and a trap GuestError, and std::process::exit(4) as abort proc_exit(4)', async function () {
+      const c = await g.connect();
+      c.send('panic\n');
+      await c.read();
+      const trap = await g.waitForError();
+      assert.equal(trap.kind, 'trap');
+      await g.waitForLog(/guest panicked on purpose/);
+      assert.equal(g.logs.find((l) => /guest panicked on purpose/.test(l.line)).level, 'error');
+      const d = await g.connect();
+      d.send('exit 4\n');
+      await d.read();
+      await waitFor(() => g.errors.length === 2, 'the second GuestError');
+      assert.equal(g.errors[1].kind, 'abort');
+      assert.match(g.errors[1].message, /proc_exit\(4\)/);
+      assert.equal(await ask('env'), 'env 0 0');
     });
   });
 }
