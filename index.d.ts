@@ -34,6 +34,17 @@ export declare class GuestError extends Error {
   readonly kind: GuestErrorKind;
   /** The connection whose event was running, when there was one. */
   readonly connectionId: number | undefined;
+  /** Which load of the bridge's guest failed: `bridge.generation` of the guest that ran (1 before any reload). */
+  readonly generation: number;
+}
+
+/** Options of `bridge.reload`: only the configuration may change. */
+export interface ReloadOptions {
+  /**
+   * Replaces the configuration (`Host.config`) for the new guest; null clears it; absent keeps
+   * the current one. Old instances keep theirs.
+   */
+  config?: string | Uint8Array | ArrayBuffer | Record<string, unknown> | null;
 }
 
 export interface BridgeOptions {
@@ -110,6 +121,18 @@ export interface SharedStore {
   delete(key: string | Uint8Array): boolean;
   /** Adds to the little-endian i64 under the key (missing: 0), atomically; the new value. */
   add(key: string | Uint8Array, delta: number): number;
+  /**
+   * Compare-and-set, atomic with every guest: when the value is `expected` (undefined: the key
+   * is absent), stores `value` (undefined: deletes the key) and answers true; otherwise false,
+   * and nothing changes. RangeError past maxSharedBytes.
+   */
+  setIf(
+    key: string | Uint8Array,
+    expected: string | Uint8Array | ArrayBuffer | undefined,
+    value: string | Uint8Array | ArrayBuffer | undefined,
+  ): boolean;
+  /** The keys starting with `prefix` (default ''), sorted bytewise, as UTF-8; O(keys in the store). */
+  keys(prefix?: string | Uint8Array): string[];
 }
 
 /** How the module cache served a load (`bridge.cache`). */
@@ -179,6 +202,18 @@ export declare class Bridge extends EventEmitter {
    * connection the application has already seen. False when `id` is not open.
    */
   send(id: number, data: string | Uint8Array | ArrayBuffer): boolean;
+
+  /**
+   * Replaces the guest without dropping a connection: compiles `source` off the JS thread (with
+   * the bridge's fuelPerEvent, maxMemoryBytes and cacheDir), starts it beside the current guest
+   * (on every worker), then switches. Connections attached after the switch go to the new guest;
+   * open ones stay on the instance that served them, with their timers and host calls, until
+   * they close. Rejects with the load error (`code` as `Bridge.load`'s) and changes nothing when
+   * the new guest cannot be read, compiled or started. A call made while another runs waits for it.
+   */
+  reload(source: string | URL | Uint8Array | ArrayBuffer, options?: ReloadOptions): Promise<void>;
+  /** Loads of the guest that went through: 1 after load, one more per successful reload. */
+  readonly generation: number;
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;

@@ -66,6 +66,12 @@ declare function shared_delete(kPtr: usize, kLen: u32): i32;
 // @ts-ignore: decorator
 @external("Shared", "add")
 declare function shared_add(kPtr: usize, kLen: u32, delta: i64): i64;
+// @ts-ignore: decorator
+@external("Shared", "setIf")
+declare function shared_set_if(kPtr: usize, kLen: u32, ePtr: usize, eLen: i32, vPtr: usize, vLen: i32): i32;
+// @ts-ignore: decorator
+@external("Shared", "keys")
+declare function shared_keys(pPtr: usize, pLen: u32, outPtr: usize, outCap: u32): i32;
 
 /** Socket.remoteAddress / localAddress: the host copies at most `cap` bytes, returns the length. */
 function address(id: u32, local: bool): string {
@@ -279,12 +285,30 @@ export namespace Shared {
   /** Shared.add's answer when refused (too long a key, or full): -2^63. */
   export const ADD_REFUSED: i64 = i64.MIN_VALUE;
 
+  // Keys are bytes: every function takes a string (sent as UTF-8), an ArrayBuffer or a Uint8Array.
+
+  /** `key` as bytes. */
+  // @ts-ignore: decorator
+  @inline function keyBytes<K>(key: K): ArrayBuffer {
+    if (isString<K>()) {
+      return String.UTF8.encode(changetype<string>(key));
+    } else if (key instanceof ArrayBuffer) {
+      return changetype<ArrayBuffer>(key);
+    } else if (key instanceof Uint8Array) {
+      const k = changetype<Uint8Array>(key);
+      return k.buffer.slice(k.byteOffset, k.byteOffset + k.byteLength);
+    } else {
+      ERROR("a Shared key is a string, an ArrayBuffer or a Uint8Array");
+      return new ArrayBuffer(0);
+    }
+  }
+
   /**
    * The value of `key` in the bridge's shared store (one per bridge, shared by every instance
    * on every worker thread, kept across restarts), or null when missing.
    */
-  export function get(key: string): ArrayBuffer | null {
-    const k = String.UTF8.encode(key);
+  export function get<K>(key: K): ArrayBuffer | null {
+    const k = keyBytes(key);
     let buf = new ArrayBuffer(64);
     let len = shared_get(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(buf), 64);
     if (len < 0) return null;
@@ -297,7 +321,7 @@ export namespace Shared {
   }
 
   /** The value of `key` decoded as UTF-8, or null when missing. */
-  export function getString(key: string): string | null {
+  export function getString<K>(key: K): string | null {
     const v = get(key);
     return v === null ? null : String.UTF8.decode(v);
   }
@@ -306,8 +330,8 @@ export namespace Shared {
    * Stores `value` (an ArrayBuffer, a Uint8Array, or a string as UTF-8) under `key`. Returns 0,
    * KEY_TOO_LONG or FULL (nothing changes then).
    */
-  export function set<T>(key: string, value: T): i32 {
-    const k = String.UTF8.encode(key);
+  export function set<K, T>(key: K, value: T): i32 {
+    const k = keyBytes(key);
     if (isString<T>()) {
       const v = String.UTF8.encode(changetype<string>(value));
       return shared_set(changetype<usize>(k), <u32>k.byteLength, changetype<usize>(v), <u32>v.byteLength);
@@ -324,8 +348,8 @@ export namespace Shared {
   }
 
   /** Removes `key`; whether it was there. */
-  export function remove(key: string): bool {
-    const k = String.UTF8.encode(key);
+  export function remove<K>(key: K): bool {
+    const k = keyBytes(key);
     return shared_delete(changetype<usize>(k), <u32>k.byteLength) == 1;
   }
 
@@ -333,8 +357,82 @@ export namespace Shared {
    * Adds `delta` to the little-endian i64 under `key` (missing, or of another length: counts as
    * 0), atomically across every instance and worker; returns the new value, or ADD_REFUSED.
    */
-  export function add(key: string, delta: i64): i64 {
-    const k = String.UTF8.encode(key);
+  export function add<K>(key: K, delta: i64): i64 {
+    const k = keyBytes(key);
     return shared_add(changetype<usize>(k), <u32>k.byteLength, delta);
+  }
+
+  /**
+   * Compare-and-set, atomic across every instance and worker: when the value of `key` is
+   * `expected` (null: the key is absent), stores `value` (null: deletes the key) and returns 1;
+   * otherwise returns 0 and nothing changes. KEY_TOO_LONG, or FULL when storing would pass
+   * maxSharedBytes (nothing changes). The way to a read-modify-write that no other instance can
+   * interleave: read with get, compute, setIf(key, old, new), and start again on 0.
+   */
+  export function setIf<K>(key: K, expected: ArrayBuffer | null, value: ArrayBuffer | null): i32 {
+    const k = keyBytes(key);
+    const e = changetype<usize>(expected);
+    const v = changetype<usize>(value);
+    return shared_set_if(
+      changetype<usize>(k), <u32>k.byteLength,
+      e, e == 0 ? -1 : changetype<ArrayBuffer>(expected).byteLength,
+      v, v == 0 ? -1 : changetype<ArrayBuffer>(value).byteLength,
+    );
+  }
+
+  /** setIf with strings (UTF-8) for the expected value and the new one; null as in setIf. */
+  export function setIfString<K>(key: K, expected: string | null, value: string | null): i32 {
+    return setIf(
+      key,
+      expected === null ? null : String.UTF8.encode(changetype<string>(expected)),
+      value === null ? null : String.UTF8.encode(changetype<string>(value)),
+    );
+  }
+
+  /** setIf with Uint8Arrays for the expected value and the new one; null as in setIf. */
+  export function setIfBytes<K>(key: K, expected: Uint8Array | null, value: Uint8Array | null): i32 {
+    const k = keyBytes(key);
+    const e = changetype<Uint8Array | null>(expected);
+    const v = changetype<Uint8Array | null>(value);
+    return shared_set_if(
+      changetype<usize>(k), <u32>k.byteLength,
+      e === null ? 0 : e.dataStart, e === null ? -1 : e.byteLength,
+      v === null ? 0 : v.dataStart, v === null ? -1 : v.byteLength,
+    );
+  }
+
+  /**
+   * The keys that start with `prefix`, sorted bytewise, as bytes; an empty list for a prefix
+   * over 1 KiB. Costs O(keys in the store) on the host, under the store's lock: list rarely.
+   */
+  export function keyBuffers<P>(prefix: P): Array<ArrayBuffer> {
+    const p = keyBytes(prefix);
+    let buf = new ArrayBuffer(1024);
+    let len = shared_keys(changetype<usize>(p), <u32>p.byteLength, changetype<usize>(buf), <u32>buf.byteLength);
+    // Keys may come and go between calls: grow and ask again a few times, then take what fits.
+    for (let tries = 0; tries < 4 && len > buf.byteLength; tries++) {
+      buf = new ArrayBuffer(len + (len >> 3));
+      len = shared_keys(changetype<usize>(p), <u32>p.byteLength, changetype<usize>(buf), <u32>buf.byteLength);
+    }
+    const out = new Array<ArrayBuffer>();
+    if (len < 0) return out;
+    const end = min(len, buf.byteLength);
+    const base = changetype<usize>(buf);
+    let at = 0;
+    while (at + 4 <= end) {
+      const n = <i32>load<u32>(base + <usize>at);
+      if (at + 4 + n > end) break;
+      out.push(buf.slice(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    return out;
+  }
+
+  /** The keys that start with `prefix`, sorted bytewise, decoded as UTF-8 (see keyBuffers). */
+  export function keys(prefix: string = ""): Array<string> {
+    const list = keyBuffers(prefix);
+    const out = new Array<string>(list.length);
+    for (let i = 0; i < list.length; i++) out[i] = String.UTF8.decode(list[i]);
+    return out;
   }
 }

@@ -41,7 +41,7 @@ function renderMarkdown(report) {
     const cells = kinds.map((k) => (t.rows[k] ? `${num(t.rows[k].median)} (${ratio(t.rows[k].ratio)})` : ''));
     lines.push(`| ${id} | ${t.unit} | ${cells.join(' | ')} |`);
   }
-  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; resp-js for kv; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
+  lines.push('', 'Medians; in brackets the ratio to the baseline (node-net; v8-wasm for hash; bridge-inline for fuel; resp-js for kv; for hostcall the same mode answering directly; for idle, node-net\'s bytes per connection over the server\'s): higher is better.');
   if (report.load) {
     lines.push('', '| guest | wasm bytes | compile (no cache) ms | cold cacheDir ms | cache hit ms |', '| --- | ---: | ---: | ---: | ---: |');
     for (const [g, l] of Object.entries(report.load)) {

@@ -16,6 +16,11 @@
 //           connections): v8-wasm, bridge-inline, bridge-threads; ratios to v8-wasm
 //   fuel    the hash scenario inline, without and with a fuelPerEvent budget (metering's cost)
 //   load    Bridge.load time per guest: no cache, cold cacheDir, cache hit (bench/load-time.js)
+//   hostcall  the cost of a Host.call round trip: the pingpong guest (50 connections, one 22-byte
+//           line each at a time) answering each line directly (bridge-inline, bridge-threads)
+//           or through an async host function (the -host kinds), inline and with threads: 2;
+//           the client is bench/hostcall.js in its own process, not the Rust load generator;
+//           ratios: via host function / direct, per mode
 //   kv      (not in the default set) the kv guest, a Redis-protocol store, under redis-benchmark:
 //           SET then GET, 50 connections, --requests each, 3-byte values, 10,000 random keys;
 //           resp-js (bench/resp-server.js, plain JS), bridge-inline, bridge-threads and, where
@@ -26,7 +31,8 @@
 // and stream rust-echo (`wsb-loadgen echo-server`, thread per connection): the load generator's
 // ceiling.
 // Reports medians (min..max) over the rounds and each server's ratio to the scenario's baseline
-// (node-net; v8-wasm for hash; bridge-inline for fuel; resp-js for kv; for idle, node-net's bytes per connection
+// (node-net; v8-wasm for hash; bridge-inline for fuel; resp-js for kv; the direct answer of
+// the same mode for hostcall; for idle, node-net's bytes per connection
 // divided by the server's, so higher is better everywhere). Writes OUT/latest.json,
 // OUT/latest.svg (a bar chart of the ratios) and OUT/latest.md (the table) unless --no-save.
 const { execFile, execFileSync, spawn } = require('node:child_process');
@@ -41,11 +47,18 @@ const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'wsb-loadge
 const WASM_KINDS = ['node-net', 'v8-wasm', 'bridge-inline', 'bridge-threads'];
 const REDIS_BENCHMARK = 'redis-benchmark';
 const REDIS_SERVER = 'redis-server';
-const LABELS = { 'rust-echo': 'rust-echo (loadgen ceiling)', 'resp-js': 'resp-js (plain JS)', redis: 'redis-server' };
+const LABELS = {
+  'rust-echo': 'rust-echo (loadgen ceiling)',
+  'resp-js': 'resp-js (plain JS)',
+  redis: 'redis-server',
+  'bridge-inline-host': 'bridge-inline via Host.call',
+  'bridge-threads-host': 'bridge-threads via Host.call',
+};
 const label = (kind) => LABELS[kind] || kind;
 
 // Each scenario has one or more tables (stream: 1 and 8 connections); a round runs every table's
-// servers in turn. metric: the loadgen's JSON field (or the idle measurement) the ratio is of.
+// servers in turn (a table's own `kinds`, else the scenario's; the first is the baseline).
+// metric: the loadgen's JSON field (or the idle measurement) the ratio is of.
 const SCENARIOS = {
   echo: {
     tables: [{ id: 'echo', title: 'pingpong: 50 connections, 64-byte messages', args: { conns: 50, size: 64, reply: 64 } }],
@@ -111,8 +124,24 @@ const SCENARIOS = {
     kinds: ['resp-js', 'bridge-inline', 'bridge-threads', 'redis'],
     unit: 'ops/s',
   },
+  hostcall: {
+    // Each table compares one mode with itself: answered directly (the baseline) and via Host.call.
+    tables: [
+      { id: 'hostcall-inline', title: 'Host.call round trip, inline: pingpong guest, 50 connections, answered directly vs via an async host function', kinds: ['bridge-inline', 'bridge-inline-host'] },
+      { id: 'hostcall-threads', title: 'Host.call round trip, threads: 2: pingpong guest, 50 connections, answered directly vs via an async host function', kinds: ['bridge-threads', 'bridge-threads-host'] },
+    ],
+    args: { conns: 50 },
+    mode: 'hostcall',
+    guest: 'pingpong',
+    kinds: ['bridge-inline', 'bridge-inline-host', 'bridge-threads', 'bridge-threads-host'],
+    metric: 'msgsPerSec',
+    unit: 'msg/s',
+  },
 };
-const DEFAULT_SCENARIOS = ['echo', 'stream', 'churn', 'idle', 'hash', 'load'];
+const DEFAULT_SCENARIOS = ['echo', 'stream', 'churn', 'idle', 'hash', 'hostcall', 'load'];
+
+/** The servers of one table, the baseline first. */
+const kindsOf = (sc, table) => table.kinds || sc.kinds;
 
 function parseArgs(argv) {
   const opts = { rounds: 3, seconds: 5, idleConnections: 5000, requests: 100000, out: path.join(__dirname, 'results'), save: true, scenarios: [] };
@@ -309,6 +338,22 @@ function redisBenchmark(port, conns, keys, requests) {
   });
 }
 
+/**
+ * bench/hostcall.js's client in its own process against 127.0.0.1:`port`: resolves to its JSON
+ * (messages, msgsPerSec, p50us, p99us).
+ */
+function hostcallClient(port, conns, seconds) {
+  const args = [path.join(__dirname, 'hostcall.js'), 'client', port, conns, seconds].map(String);
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, args, { timeout: (seconds + 60) * 1000 }, (error, stdout, stderr) => {
+      live.delete(child);
+      if (error) reject(new Error(`node ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()));
+    });
+    live.add(child);
+  });
+}
+
 /** One measurement of one server; returns the loadgen's JSON plus server-side figures. */
 async function measure(sc, table, kind, opts) {
   const server = await startServer(kind, sc.guest);
@@ -316,6 +361,7 @@ async function measure(sc, table, kind, opts) {
   try {
     const a = sc.args || table.args;
     if (sc.mode === 'resp') res = await redisBenchmark(server.port, a.conns, a.keys, opts.requests);
+    else if (sc.mode === 'hostcall') res = await hostcallClient(server.port, a.conns, opts.seconds);
     else if (sc.mode === 'pingpong') res = await loadgen(['pingpong', server.port, a.conns, a.size, opts.seconds, a.reply]);
     else if (sc.mode === 'stream') res = await loadgen(['stream', server.port, a.conns, a.write, opts.seconds]);
     else if (sc.mode === 'churn') res = await loadgen(['churn', server.port, a.conns, a.size, opts.seconds]);
@@ -354,7 +400,7 @@ async function measureIdle(server, n) {
 
 /** Medians, min, max and ratios of one table's results. */
 function summarize(sc, table, results, opts) {
-  const kinds = sc.kinds.filter((k) => results[k].length > 0);
+  const kinds = kindsOf(sc, table).filter((k) => results[k].length > 0);
   const base = kinds[0];
   const metric = table.metric || sc.metric;
   const rows = {};
@@ -382,7 +428,7 @@ function summarize(sc, table, results, opts) {
     ratio: sc.lowerIsBetter ? `${base} ${sc.unit} / server ${sc.unit} (higher: less memory)` : `server ${sc.unit} / ${base} ${sc.unit}`,
     rounds: opts.rounds,
     seconds: sc.mode === 'idle' || sc.mode === 'resp' ? null : opts.seconds,
-    params: sc.mode === 'idle' ? { connections: opts.idleConnections } : sc.mode === 'resp' ? { ...sc.args, requests: opts.requests } : table.args,
+    params: sc.mode === 'idle' ? { connections: opts.idleConnections } : sc.mode === 'resp' ? { ...sc.args, requests: opts.requests } : table.args || sc.args,
     rows,
   };
   if (rows['rust-echo'] && rows['node-net']) out.loadgenCeilingAboveNodeNet = rows['rust-echo'].median > rows['node-net'].median;
@@ -391,7 +437,7 @@ function summarize(sc, table, results, opts) {
 
 /** Whether the scenario's tables have round-trip latency columns. */
 function hasLatency(sc) {
-  return sc.mode === 'pingpong' || sc.mode === 'churn' || sc.mode === 'resp';
+  return sc.mode === 'pingpong' || sc.mode === 'hostcall' || sc.mode === 'churn' || sc.mode === 'resp';
 }
 
 function printTable(sc, t) {
@@ -423,7 +469,7 @@ function roundLine(sc, table, kind, r, res) {
   if (sc.mode === 'resp') {
     return `${head} SET ${fmt(res.setPerSec)} ops/s (p99 ${res.setP99us} us)  GET ${fmt(res.getPerSec)} ops/s (p99 ${res.getP99us} us)  ${loop}`;
   }
-  if (sc.mode === 'pingpong') return `${head} ${res.msgsPerSec} msg/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
+  if (sc.mode === 'pingpong' || sc.mode === 'hostcall') return `${head} ${fmt(res.msgsPerSec)} msg/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
   if (sc.mode === 'stream') return `${head} ${res.mibPerSec} MiB/s (${(res.bytes / 1048576).toFixed(0)} MiB verified)  peak RSS ${fmt(mib(res.serverPeakRss))} MiB  ${loop}`;
   if (sc.mode === 'churn') return `${head} ${res.connsPerSec} conns/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
   return `${head} ${Math.round(res.bytesPerConn)} B/conn  (RSS ${fmt(mib(res.idleRss))} -> ${fmt(mib(res.loadedRss))} MiB for ${res.connections} connections, opened in ${res.openSeconds} s)`;
@@ -452,8 +498,8 @@ function machine(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  // The Rust load generator, unless every scenario asked for does without it (load, kv).
-  if (opts.scenarios.some((n) => n !== 'load' && SCENARIOS[n].mode !== 'resp')) {
+  // The Rust load generator, unless every scenario asked for does without it (load, kv, hostcall).
+  if (opts.scenarios.some((n) => n !== 'load' && SCENARIOS[n].mode !== 'resp' && SCENARIOS[n].mode !== 'hostcall')) {
     execFileSync('cargo', ['build', '--release', '--quiet'], { cwd: path.join(__dirname, 'loadgen'), stdio: 'inherit' });
   }
   if (opts.scenarios.includes('kv')) {
@@ -473,7 +519,7 @@ async function main() {
       continue;
     }
     const sc = SCENARIOS[name];
-    const results = sc.tables.map(() => Object.fromEntries(sc.kinds.map((k) => [k, []])));
+    const results = sc.tables.map((table) => Object.fromEntries(kindsOf(sc, table).map((k) => [k, []])));
     for (let r = 0; r < opts.rounds; r++) {
       if (sc.mode === 'resp') {
         // One run per server measures every table (SET and GET).
@@ -488,7 +534,8 @@ async function main() {
       for (const [i, table] of sc.tables.entries()) {
         // Rotate the order each round (A B C D, B C D A, ...): no server always runs right after
         // the same neighbour (its TIME_WAIT sockets, its page cache, a warming CPU).
-        const order = sc.kinds.map((_, j) => sc.kinds[(j + r) % sc.kinds.length]);
+        const kinds = kindsOf(sc, table);
+        const order = kinds.map((_, j) => kinds[(j + r) % kinds.length]);
         for (const kind of order) {
           const res = await measure(sc, table, kind, opts);
           results[i][kind].push(res);

@@ -4,7 +4,9 @@
 // JS GET/SET RESP server of bench/resp-server.js; GUEST ignored), v8-wasm (the guest
 // run by Node's WebAssembly, as the AssemblyScript TCP server article does), bridge-inline
 // (threads: 0), bridge-threads (threads: 2); a -fuel suffix on a bridge kind adds fuelPerEvent
-// (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash, kv).
+// (1e12, never reached: it measures metering's cost). GUEST: a name in build/guests (echo, hash, kv,
+// pingpong). The pingpong guest answers directly, or with a -host suffix on the kind through its
+// async host function (bench/hostcall.js).
 // On SIGTERM it prints one JSON line: the JS thread's event-loop delay p99 (ms) and its RSS.
 const net = require('node:net');
 const path = require('node:path');
@@ -24,9 +26,10 @@ async function main(kind, guestName) {
     server = require('./v8-host').createV8Server(wasm);
   } else if (kind.startsWith('bridge-')) {
     const { Bridge, createServer } = require('..');
-    const [, mode, fuel] = /^bridge-(inline|threads)(-fuel)?$/.exec(kind) || [];
+    const [, mode, fuel, host] = /^bridge-(inline|threads)(-fuel)?(-host)?$/.exec(kind) || [];
     if (!mode) throw new Error(`unknown server kind ${kind}`);
-    const bridge = await Bridge.load(wasm, { threads: mode === 'threads' ? 2 : 0, fuelPerEvent: fuel ? 1e12 : undefined });
+    const pingpong = guestName === 'pingpong' ? require('./hostcall').bridgeOptions(Boolean(host)) : {};
+    const bridge = await Bridge.load(wasm, { threads: mode === 'threads' ? 2 : 0, fuelPerEvent: fuel ? 1e12 : undefined, ...pingpong });
     server = createServer(bridge);
   } else {
     throw new Error(`unknown server kind ${kind}`);

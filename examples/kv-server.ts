@@ -5,17 +5,21 @@
 //   npx tsx examples/kv-server.ts        # 127.0.0.1:6380 (PORT and HOST override)
 //   redis-cli -p 6380                    # then: SET greeting hello EX 60, GET greeting, TTL greeting
 //
-// THREADS=N runs the guest on N worker threads; each has its own store, so a key set on one
-// connection is seen by the connections on the same worker only. MAXMEMORY caps the bytes the
-// store holds (default 64 MiB per instance): writes past it get -OOM.
+// The keys live in the bridge's shared store (bridge.shared, as "kv:" + key), so THREADS=N (the
+// guest on N worker threads) still gives one keyspace: every connection sees every write, INCR
+// counts exactly across workers, and the keys outlive a failed instance. MAXMEMORY caps the bytes
+// of keys and values the store holds (the bridge's maxSharedBytes, default 64 MiB): writes past it
+// get -OOM.
 import path from 'node:path';
 import { Bridge, createServer, type GuestError } from 'wasm-socket-bridge';
 
 const port = Number(process.env.PORT ?? 6380);
 const host = process.env.HOST ?? '127.0.0.1';
 const threads = Number(process.env.THREADS ?? 0);
-// The guest's configuration (the bridge's `config` option, sent to it as JSON).
-const config = process.env.MAXMEMORY ? { config: { maxmemory: Number(process.env.MAXMEMORY) } } : {};
+// MAXMEMORY is the shared store's limit; the guest's config (the bridge's `config` option, sent as
+// JSON) carries it too, for INFO to report.
+const maxmemory = process.env.MAXMEMORY ? Number(process.env.MAXMEMORY) : undefined;
+const config = maxmemory !== undefined ? { maxSharedBytes: maxmemory, config: { maxmemory } } : {};
 const guestFile = path.join(__dirname, '..', 'build', 'guests', 'kv.wasm');
 
 async function main(): Promise<void> {
@@ -31,7 +35,7 @@ async function main(): Promise<void> {
   server.listen(port, host, () => {
     const addr = server.address();
     if (addr && typeof addr === 'object') {
-      const where = threads > 0 ? `, ${threads} worker threads (one store each)` : '';
+      const where = threads > 0 ? `, ${threads} worker threads (one shared keyspace)` : '';
       console.log(`kv server listening on ${addr.address}:${addr.port}${where}`);
       const hostArg = addr.address === '127.0.0.1' ? '' : `-h ${addr.address} `;
       console.log(`try: redis-cli ${hostArg}-p ${addr.port}`);

@@ -34,7 +34,7 @@ const KINDS = constants.kinds;
  * @param {number} n its length in bytes
  * @param {Map<number, import('./flow').Conn>} conns open connections by id
  * @param {{ highWaterMark: number, inputWindow: number, log(line: string, level: string): void,
- *   error(kind: string, message: string, id: number | undefined): void, wantDrain(c: Conn): void,
+ *   error(kind: string, message: string, id: number | undefined, generation16: number): void, wantDrain(c: Conn): void,
  *   connect(id: number, worker: number, host: string, port: number): void }} host
  * @param {boolean} [shared]
  */
@@ -138,7 +138,8 @@ function apply(buf, n, conns, host, shared = false) {
         host.log(buf.toString('utf8', start, off), LEVELS[sub] || 'log');
         break;
       case OP_ERROR:
-        host.error(KINDS[sub] || 'host', buf.toString('utf8', start, off), id === NO_ID ? undefined : id);
+        // The u16 at offset 2: the low 16 bits of the generation of the guest that failed.
+        host.error(KINDS[sub] || 'host', buf.toString('utf8', start, off), id === NO_ID ? undefined : id, buf.readUInt16LE(start - HEADER + 2));
         break;
       default:
         throw new Error(`wasm-socket-bridge: corrupt output batch (op ${op} at ${off - len - HEADER})`);

@@ -9,7 +9,7 @@ const native = require('./native');
 const batch = require('./batch');
 const { Conn } = require('./flow');
 const { GuestError, loadError, readError } = require('./errors');
-const { checkOptions, compileOptions, describeSource } = require('./options');
+const { checkOptions, checkReloadOptions, compileOptions, describeSource } = require('./options');
 const { noTimer: NO_TIMER, noId: NO_ID } = require('./constants');
 const { SharedStore } = require('./shared');
 const { bytesOf } = require('./bytes');
@@ -48,13 +48,22 @@ class Bridge extends EventEmitter {
   /** Whether the guest exports onMessage (bridge.broadcast / send need it). */
   #hasOnMessage = false;
   #host;
+  /** Loads of the guest that went through: 1, then one more per reload. */
+  #generation = 1;
+  /** The last reload asked for (each waits for the one before). */
+  #reloading = Promise.resolve();
 
   /** Loads a guest; compilation runs off the JS thread. */
   static async load(source, options) {
     const opts = checkOptions(options);
+    return Bridge.#create(await Bridge.#compile(source, opts), opts);
+  }
+
+  /** Reads and compiles a guest off the JS thread: a CompiledGuest, or what the compiler refused. */
+  static async #compile(source, opts) {
     const { name, path, bytes } = describeSource(source);
     const wasm = bytes ?? (await fs.promises.readFile(path).catch((err) => Promise.reject(readError(path, err))));
-    return Bridge.#create(await native.compile(name, wasm, compileOptions(opts)), opts);
+    return native.compile(name, wasm, compileOptions(opts));
   }
 
   /** Loads a guest, compiling it on the calling thread. */
@@ -118,8 +127,10 @@ class Bridge extends EventEmitter {
         else if (level === 'warn' || level === 'error') console.error(line);
         else console.log(line);
       },
-      error: (kind, message, id) => {
-        const err = new GuestError(kind, message, id);
+      error: (kind, message, id, generation16) => {
+        // The record has the low 16 bits of the generation: the newest one with those bits.
+        const generation = this.#generation - ((this.#generation - generation16) & 0xffff);
+        const err = new GuestError(kind, message, id, generation);
         if (this.listenerCount('error') > 0) this.emit('error', err);
         else console.error(`wasm-socket-bridge: unhandled ${err.name} (${kind}): ${message}`);
       },
@@ -323,6 +334,52 @@ class Bridge extends EventEmitter {
       throw new TypeError('this guest does not export onMessage(id, data): bridge.broadcast and bridge.send need it');
     }
     return messageBytes(data);
+  }
+
+  /**
+   * Replaces the guest without dropping a connection: compiles `source` off the JS thread (with
+   * the bridge's fuel, memory and cache options), starts it beside the current guest (on every
+   * worker), then switches: connections attached from then on go to the new guest; open ones
+   * stay on the instance that served them until they close. `options.config` replaces the
+   * configuration for the new guest. Rejects with the load error, changing nothing, when the
+   * new guest cannot be compiled or started. Calls made while one is running wait for it.
+   */
+  reload(source, options) {
+    let reloadOptions;
+    try {
+      describeSource(source);
+      reloadOptions = checkReloadOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = this.#reloading.then(() => this.#reload(source, reloadOptions));
+    this.#reloading = run.catch(() => {});
+    return run;
+  }
+
+  async #reload(source, { config }) {
+    if (this.#closed) throw new Error('cannot reload: this bridge is closed');
+    const compiled = await Bridge.#compile(source, this.options);
+    if (!(compiled instanceof native.CompiledGuest)) throw loadError(compiled);
+    if (this.#closed) throw new Error('cannot reload: this bridge was closed while the new guest compiled');
+    const next = this.#generation + 1;
+    const hasOnMessage = compiled.hasExport('onMessage');
+    const refused = await this.#native.reload(compiled, config, next);
+    if (refused !== null || this.#closed) {
+      this.#native.finishReload(false);
+      if (refused === null) throw new Error('cannot reload: this bridge was closed while the new guest started');
+      const err = new Error(`cannot load guest '${compiled.name}': ${refused}`);
+      err.code = 'ERR_GUEST_START_FAILED';
+      throw err;
+    }
+    this.#generation = next;
+    this.#hasOnMessage = hasOnMessage;
+    this.#apply(this.#native.finishReload(true));
+  }
+
+  /** Loads of the guest that went through: 1 after `load`, one more per successful reload. */
+  get generation() {
+    return this.#generation;
   }
 
   /** Connections attached and not yet closed. */

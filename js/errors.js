@@ -3,11 +3,13 @@
 
 /** A guest failed: it trapped, aborted, ran out of fuel or memory, or the host refused it. */
 class GuestError extends Error {
-  constructor(kind, message, connectionId) {
+  constructor(kind, message, connectionId, generation = 1) {
     super(message);
     this.name = 'GuestError';
     this.kind = kind;
     this.connectionId = connectionId;
+    /** Which load of the bridge's guest failed (`bridge.generation` when it was loaded). */
+    this.generation = generation;
   }
 }
 

@@ -126,4 +126,19 @@ function describeSource(source) {
   throw new TypeError('Bridge.load takes a file path, a file: URL, or wasm bytes (Uint8Array, Buffer, ArrayBuffer)');
 }
 
-module.exports = { DEFAULTS, checkOptions, compileOptions, describeSource };
+/** `bridge.reload`'s options: only `config` (as bytes; undefined keeps the current one). */
+function checkReloadOptions(options) {
+  if (options === undefined) return { config: undefined, keep: true };
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`bridge.reload takes an options object ({ config }), got ${options === null ? 'null' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'config') {
+      throw new TypeError(`bridge.reload takes only the option 'config' (the others stay as the bridge was loaded with), got '${key}'`);
+    }
+  }
+  const keep = !Object.prototype.hasOwnProperty.call(options, 'config');
+  return { config: keep ? undefined : (configBytes(options.config) ?? Buffer.alloc(0)), keep };
+}
+
+module.exports = { DEFAULTS, checkOptions, checkReloadOptions, compileOptions, describeSource };

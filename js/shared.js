@@ -62,6 +62,29 @@ class SharedStore {
     if (n === null || n === undefined) throw full(this.#maxBytes);
     return Number(n);
   }
+
+  /**
+   * Compare-and-set, atomic with every guest: when the value of `key` is `expected` (bytes or a
+   * string; `undefined`: the key is absent), stores `value` (`undefined`: deletes the key) and
+   * answers true; otherwise answers false and changes nothing. RangeError past maxSharedBytes.
+   */
+  setIf(key, expected, value) {
+    const k = keyBytes(key);
+    const e = expected === undefined ? null : valueBytes(expected);
+    const v = value === undefined ? null : valueBytes(value);
+    const code = this.#native.sharedSetIf(k, e, v);
+    if (code === FULL) throw full(this.#maxBytes);
+    if (code === KEY_TOO_LONG) throw new TypeError(`a shared store key is at most ${maxSharedKeyBytes} bytes`);
+    return code === 1;
+  }
+
+  /**
+   * The keys that start with `prefix` (a string or bytes), sorted bytewise, decoded as UTF-8.
+   * Costs O(keys in the store): every key is compared under the store's lock.
+   */
+  keys(prefix = '') {
+    return this.#native.sharedKeys(keyBytes(prefix)).map((k) => k.toString('utf8'));
+  }
 }
 
 module.exports = { SharedStore };

@@ -141,7 +141,14 @@ for (const mode of MODES) {
           }
           await reportWhen(server, (r) => sockets.length - r.connections <= 2 * CONNECT_BATCH, 'the server to accept', 30000);
         }
-        const all = await reportWhen(server, (r) => r.connections === IDLE_CONNECTIONS, `${IDLE_CONNECTIONS} attached connections`, 30000);
+        // With threads, stats() is each worker's count as of its last batch: a worker may still be
+        // running onConnection for the last connections JS attached, so wait for both.
+        const all = await reportWhen(
+          server,
+          (r) => r.connections === IDLE_CONNECTIONS && r.stats.accepted === IDLE_CONNECTIONS + 1,
+          `${IDLE_CONNECTIONS} attached connections, each counted by its instance`,
+          30000,
+        );
         const connectMs = Date.now() - t0;
 
         // Idle for a moment: nothing may close them.

@@ -3,8 +3,10 @@
 // user would start it: they print their address, serve, and exit on SIGTERM.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const Redis = require('ioredis');
-const { connect, exchange, readToClose, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
+const { guest, connect, exchange, readBytes, readToClose, sendUntilClosed, waitFor, httpUpstream, runScript, curl, CURL } = require('./helpers');
 
 describe('examples/echo-server.ts (npm start)', function () {
   it('prints its address and echoes what a client sends', async function () {
@@ -197,6 +199,41 @@ describe('examples/auth-echo-server.ts', function () {
       await waitFor(() => /token accepted[^]*token denied/.test(output()), 'the log lines of both checks');
     } finally {
       child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+  });
+});
+
+describe('examples/reload-server.ts', function () {
+  it('reloads its guest when the watched file changes, keeps the open connection on the old guest, refuses a broken file, and exits 0 on SIGTERM', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsb-reload-'));
+    const file = path.join(dir, 'guest.wasm');
+    fs.copyFileSync(guest('echo'), file);
+    const { child, exited, match, output } = runScript('examples/reload-server.ts', { env: { PORT: '0', GUEST: file, DEBOUNCE_MS: '50' } });
+    try {
+      const port = Number((await match(/reload server listening on 127\.0\.0\.1:(\d+), generation 1/))[1]);
+      const old = await connect(port);
+      const oldReply = readBytes(old, 4);
+      old.write('old!');
+      assert.equal((await oldReply).toString(), 'old!');
+      // The clock guest answers lines; echo would give the same bytes back.
+      fs.copyFileSync(guest('clock'), `${file}.tmp`);
+      fs.renameSync(`${file}.tmp`, file);
+      await match(/reloaded: generation 2 \(1 connections open/);
+      assert.equal((await exchange(port, 'config\n', 'config \n'.length)).toString(), 'config \n');
+      const again = readBytes(old, 6);
+      old.write('still!');
+      assert.equal((await again).toString(), 'still!');
+      fs.writeFileSync(file, 'not wasm');
+      await match(/reload refused, generation 2 keeps serving: cannot load guest/);
+      assert.equal((await exchange(port, 'config\n', 'config \n'.length)).toString(), 'config \n');
+      old.destroy();
+      assert.doesNotMatch(output(), /guest \(generation/);
+    } finally {
+      child.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
     }
     const { code, signal, out } = await exited;
     assert.equal(signal, null, `the server did not exit by itself:\n${out}`);

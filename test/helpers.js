@@ -308,6 +308,56 @@ function recorded(logs) {
   return out;
 }
 
+/** A line client: `send(line)`, `next()` resolves with the next line the server sends. */
+async function lineClient(port) {
+  const socket = await connect(port);
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  let closed = false;
+  socket.setEncoding('utf8');
+  socket.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiters.shift();
+      if (w) w.resolve({ line, at: Date.now() });
+      else lines.push({ line, at: Date.now() });
+    }
+  });
+  socket.on('close', () => {
+    closed = true;
+    for (const w of waiters.splice(0)) w.reject(new Error('the connection closed'));
+  });
+  return {
+    socket,
+    send: (line) => socket.write(`${line}\n`),
+    next(ms = 5000) {
+      if (lines.length) return Promise.resolve(lines.shift());
+      if (closed) return Promise.reject(new Error('the connection closed'));
+      return new Promise((resolve, reject) => {
+        const w = { resolve, reject };
+        waiters.push(w);
+        setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i >= 0) {
+            waiters.splice(i, 1);
+            reject(new Error(`no line within ${ms} ms`));
+          }
+        }, ms).unref();
+      });
+    },
+    async ask(line) {
+      this.send(line);
+      return (await this.next()).line;
+    },
+    pending: () => lines.map((l) => l.line),
+    close: () => socket.destroy(),
+  };
+}
+
 module.exports.MODES = MODES;
+module.exports.lineClient = lineClient;
 module.exports.recorded = recorded;
 module.exports.hardCap = hardCap;

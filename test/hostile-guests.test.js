@@ -672,6 +672,26 @@ describe('hostile modules refused at load', function () {
     }
   }
 
+  it('refuses a module whose table starts above 100,000 elements, naming both numbers', async function () {
+    const message = /^cannot load guest '<bytes>': cannot instantiate: .*its table starts at 100001 elements but a guest table may hold at most 100000/;
+    await assert.rejects(Bridge.load(wat(`${AS_RUNTIME} ${EVENTS} (table 100001 funcref)`)), { message });
+  });
+
+  it('answers table.grow past 100,000 elements (or by 2^30 in one go) with -1 instead of letting the host allocate it', async function () {
+    // _initialize traps unless each grow answers as expected; before the cap, the 2^30 grow made
+    // the host allocate 8 GiB and the process abort.
+    const grows = `(table $t 0 funcref)
+      (func $expect (param i32 i32) (if (i32.ne (local.get 0) (local.get 1)) (then unreachable)))
+      (func (export "_initialize")
+        (call $expect (table.grow $t (ref.null func) (i32.const 0x40000000)) (i32.const -1))
+        (call $expect (table.grow $t (ref.null func) (i32.const 100000)) (i32.const 0))
+        (call $expect (table.grow $t (ref.null func) (i32.const 1)) (i32.const -1)))`;
+    for (const threads of [0, 2]) {
+      const bridge = await Bridge.load(wat(`${AS_RUNTIME} ${EVENTS} ${grows}`), { threads });
+      await bridge.close();
+    }
+  });
+
   it('describes, rather than reads, the strings a wasm start function logs before memory is reachable, and loads the module', async function () {
     const bytes = wat(
       `(func $s (call $log (i32.const 100)) (call $log (i32.const -1))) (start $s) ${AS_RUNTIME} ${EVENTS}`,

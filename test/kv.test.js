@@ -339,7 +339,8 @@ for (const mode of MODES) {
       await p.exec();
       assert.equal(await redis.dbsize(), 102);
       await sleep(800);
-      // DBSIZE counts the keys in the store: only the timer can have removed the expired ones.
+      // The shared store itself: only the timer can have removed the expired keys from it.
+      assert.deepEqual(srv.bridge.shared.keys('kv:'), ['kv:kept', 'kv:later']);
       assert.equal(await redis.dbsize(), 2);
       assert.match(await redis.info(), /\r\ndb0:keys=2,expires=1,/);
       assert.equal(await redis.get('kept'), 'x');
@@ -381,27 +382,152 @@ for (const mode of MODES) {
       assert.match(await redisCli(srv.port, ['GET']), /ERR wrong number of arguments for 'get' command/);
     });
 
+    it('keeps its keys in the bridge\'s shared store, as "kv:" + key behind an 8-byte deadline', async function () {
+      assert.equal(await redis.set(Buffer.from([0, 0xff, 0x0d]), 'binary key'), 'OK');
+      assert.equal(await redis.set('plain', 'v', 'PX', 100000), 'OK');
+      const stored = srv.bridge.shared.get(Buffer.from([0x6b, 0x76, 0x3a, 0, 0xff, 0x0d]));
+      assert.equal(stored.readBigInt64LE(0), 0n, 'no deadline');
+      assert.equal(stored.subarray(8).toString(), 'binary key');
+      const deadline = Number(srv.bridge.shared.get('kv:plain').readBigInt64LE(0));
+      assert.ok(Math.abs(deadline - (Date.now() + 100000)) < 5000, `deadline ${deadline}`);
+      // What the application writes there, kv reads (with a deadline of 0: none).
+      srv.bridge.shared.set('kv:from-js', Buffer.concat([Buffer.alloc(8), Buffer.from('hello')]));
+      assert.equal(await redis.get('from-js'), 'hello');
+      assert.equal(await redis.dbsize(), 3);
+      srv.bridge.shared.set('not-kv', 'x');
+      assert.equal(await redis.dbsize(), 3, 'keys outside "kv:" are not kv\'s');
+      assert.equal(await redis.flushdb(), 'OK');
+      assert.deepEqual(srv.bridge.shared.keys(), ['not-kv'], 'FLUSHDB leaves other keys alone');
+    });
+
+    it('refuses to write a key over 1021 bytes, and finds nothing under one', async function () {
+      const long = 'k'.repeat(1022);
+      await assert.rejects(redis.set(long, 'v'), { message: 'ERR key is too long: at most 1021 bytes' });
+      await assert.rejects(redis.incr(long), { message: 'ERR key is too long: at most 1021 bytes' });
+      assert.equal(await redis.get(long), null);
+      assert.equal(await redis.del(long), 0);
+      assert.equal(await redis.set('k'.repeat(1021), 'v'), 'OK');
+      assert.equal(await redis.get('k'.repeat(1021)), 'v');
+    });
+
+    it('keeps the keyspace and its deadlines when an instance fails and is replaced', async function () {
+      // A bridge whose instances get 1 MiB of memory: a 900 KiB value does not fit.
+      const own = await serve(guest('kv'), { ...mode.options, maxMemoryBytes: 1 << 20 });
+      const first = client(own.port);
+      const bomb = client(own.port);
+      bomb.on('error', () => {});
+      const fresh = [];
+      try {
+        const t0 = performance.now();
+        const p = first.pipeline();
+        p.set('survivor', 'still here');
+        p.set('counter', '41');
+        p.set('fading', 'x', 'PX', 1500);
+        await p.exec();
+        bomb.set('bomb', Buffer.alloc(900 * 1024)).catch(() => {});
+        await waitFor(() => own.errors.length > 0, 'the instance failure');
+        assert.equal(own.errors[0].kind, 'memory');
+        // Fresh connections (one per worker with threads): the replacement instance sees the keys.
+        fresh.push(client(own.port), client(own.port));
+        for (const f of fresh) assert.equal(await f.get('survivor'), 'still here');
+        assert.equal(await fresh[0].incr('counter'), 42);
+        assert.equal(await fresh[1].incr('counter'), 43);
+        assert.ok(own.bridge.shared.get('kv:fading'), 'not due yet');
+        await sleep(t0 + 2300 - performance.now());
+        // Deleted by a timer, not by an access: inline, the instance that set it failed, so the
+        // replacement took the deadline over from the store.
+        assert.equal(own.bridge.shared.get('kv:fading'), undefined);
+        assert.equal(await fresh[0].exists('bomb'), 0);
+      } finally {
+        [first, bomb, ...fresh].forEach((c) => c.disconnect());
+        await own.close();
+      }
+      assert.equal(own.errors.length, 1, own.errors.map((e) => e.message).join('\n'));
+    });
+
     if (mode.options.threads === 2) {
-      it('keeps one store per worker: two connections on different workers see different keys', async function () {
-        const other = client(srv.port);
-        try {
+      describe('with two workers', function () {
+        let other;
+        beforeEach(async function () {
+          other = client(srv.port);
           await redis.ping();
           await other.ping(); // the second connection goes to the worker with fewer connections
-          assert.equal(await redis.set('where', 'first worker'), 'OK');
-          assert.equal(await other.get('where'), null);
-          assert.equal(await other.set('where', 'second worker'), 'OK');
-          assert.equal(await redis.get('where'), 'first worker');
-          assert.equal(await other.get('where'), 'second worker');
-        } finally {
+        });
+        afterEach(function () {
           other.disconnect();
-        }
+        });
+
+        it('shows a key set through one worker to a connection on the other, and its deletion too', async function () {
+          assert.equal(await redis.set('where', 'first worker'), 'OK');
+          assert.equal(await other.get('where'), 'first worker');
+          assert.equal(await other.set('where', 'second worker', 'XX'), 'OK');
+          assert.equal(await redis.get('where'), 'second worker');
+          assert.equal(await redis.set('where', 'again', 'NX'), null);
+          assert.equal(await other.del('where'), 1);
+          assert.equal(await redis.exists('where'), 0);
+          assert.equal(await redis.set('where', 'again', 'NX'), 'OK');
+          assert.equal(await other.dbsize(), 1);
+        });
+
+        it('counts INCR from 20 clients on both workers exactly: 1,000 increments answer 1 to 1,000 once each', async function () {
+          const clients = Array.from({ length: 20 }, () => client(srv.port));
+          try {
+            const answers = await Promise.all(
+              clients.map((c) => {
+                const p = c.pipeline();
+                for (let i = 0; i < 50; i++) p.incr('hits');
+                return p.exec();
+              }),
+            );
+            const values = answers.flat().map(([err, n]) => {
+              assert.equal(err, null);
+              return n;
+            });
+            assert.deepEqual(values.sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i + 1));
+            assert.equal(await redis.get('hits'), '1000');
+            assert.equal(await other.get('hits'), '1000');
+          } finally {
+            clients.forEach((c) => c.disconnect());
+          }
+        });
+
+        it('lets exactly one of many concurrent SET NX win across both workers', async function () {
+          const clients = Array.from({ length: 10 }, () => client(srv.port));
+          try {
+            const answers = await Promise.all(clients.map((c, i) => c.set('lock', `owner ${i}`, 'NX')));
+            assert.equal(answers.filter((a) => a === 'OK').length, 1);
+            const winner = answers.indexOf('OK');
+            assert.equal(await other.get('lock'), `owner ${winner}`);
+          } finally {
+            clients.forEach((c) => c.disconnect());
+          }
+        });
+
+        it('expires a key set through one worker for the other, on access and by the timer', async function () {
+          assert.equal(await redis.set('brief', 'x', 'PX', 300), 'OK');
+          assert.equal(await redis.set('brief-untouched', 'x', 'PX', 300), 'OK');
+          assert.equal(await other.get('brief'), 'x');
+          const ttl = await other.pttl('brief');
+          assert.ok(ttl > 0 && ttl <= 300, `PTTL on the other worker: ${ttl}`);
+          await sleep(700);
+          assert.equal(await other.get('brief'), null, 'gone on access');
+          assert.equal(srv.bridge.shared.get('kv:brief-untouched'), undefined, 'gone by the timer');
+          // EXPIRE through the other worker, and a newer SET the old deadline must not delete.
+          assert.equal(await redis.set('renewed', 'old', 'PX', 200), 'OK');
+          assert.equal(await other.set('renewed', 'new'), 'OK');
+          assert.equal(await other.expire('renewed', 100), 1);
+          await sleep(350);
+          assert.equal(await redis.get('renewed'), 'new', 'the first worker\'s timer left the newer value');
+          const left = await redis.ttl('renewed');
+          assert.ok(left > 90 && left <= 100, `TTL ${left}`);
+        });
       });
     }
   });
 
-  describe(`kv guest with maxmemory (${mode.name})`, function () {
-    it('refuses writes that would pass maxmemory with -OOM, while reads and deletes go on', async function () {
-      const srv = await serve(guest('kv'), { ...mode.options, config: { maxmemory: 4096 } });
+  describe(`kv guest with maxmemory as maxSharedBytes (${mode.name})`, function () {
+    it('refuses writes that would pass the shared store\'s maxSharedBytes with -OOM, while reads and deletes go on', async function () {
+      const srv = await serve(guest('kv'), { ...mode.options, maxSharedBytes: 4096, config: { maxmemory: 4096 } });
       const redis = client(srv.port);
       try {
         assert.match(await redis.info(), /\r\nmaxmemory:4096\r\n/);

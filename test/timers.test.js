@@ -4,56 +4,7 @@
 // imports and Host.config, through the clock test guest (test/guests/clock.ts), in every mode.
 const assert = require('node:assert/strict');
 const { Bridge } = require('..');
-const { guest, serve, connect, sleep, waitFor, MODES } = require('./helpers');
-
-/** A line client: `send(line)`, `next()` resolves with the next line the server sends. */
-async function lineClient(port) {
-  const socket = await connect(port);
-  const lines = [];
-  const waiters = [];
-  let buf = '';
-  let closed = false;
-  socket.setEncoding('utf8');
-  socket.on('data', (d) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiters.shift();
-      if (w) w.resolve({ line, at: Date.now() });
-      else lines.push({ line, at: Date.now() });
-    }
-  });
-  socket.on('close', () => {
-    closed = true;
-    for (const w of waiters.splice(0)) w.reject(new Error('the connection closed'));
-  });
-  return {
-    socket,
-    send: (line) => socket.write(`${line}\n`),
-    next(ms = 5000) {
-      if (lines.length) return Promise.resolve(lines.shift());
-      if (closed) return Promise.reject(new Error('the connection closed'));
-      return new Promise((resolve, reject) => {
-        const w = { resolve, reject };
-        waiters.push(w);
-        setTimeout(() => {
-          const i = waiters.indexOf(w);
-          if (i >= 0) {
-            waiters.splice(i, 1);
-            reject(new Error(`no line within ${ms} ms`));
-          }
-        }, ms).unref();
-      });
-    },
-    async ask(line) {
-      this.send(line);
-      return (await this.next()).line;
-    },
-    pending: () => lines.map((l) => l.line),
-    close: () => socket.destroy(),
-  };
-}
+const { guest, serve, sleep, waitFor, lineClient, MODES } = require('./helpers');
 
 /** The timer id in a "timer T" answer. */
 function timerId(answer) {
@@ -341,6 +292,98 @@ for (const mode of MODES) {
       await waitFor(() => srv.errors.length === 1, 'the trap');
       assert.match(srv.errors[0].message, /^Shared\.get: guest passed pointer 4294967280/);
     });
+
+    it('compare-and-sets from a guest and from JS only when the value is the expected one', async function () {
+      const c = await lineClient(srv.port);
+      assert.equal(await c.ask('sif k - one'), 'sif 1', 'expected absent, and it was');
+      assert.equal(await c.ask('sif k - two'), 'sif 0', 'expected absent, but it was there');
+      assert.equal(await c.ask('sif k zero two'), 'sif 0');
+      assert.equal(await c.ask('sif k one two'), 'sif 1');
+      assert.equal(srv.bridge.shared.get('k').toString(), 'two');
+      assert.equal(srv.bridge.shared.setIf('k', 'one', 'three'), false);
+      assert.equal(srv.bridge.shared.get('k').toString(), 'two', 'a failed setIf changes nothing');
+      assert.equal(srv.bridge.shared.setIf('k', Buffer.from('two'), undefined), true, 'value undefined deletes');
+      assert.equal(srv.bridge.shared.get('k'), undefined);
+      assert.equal(srv.bridge.shared.setIf('k', undefined, new Uint8Array([0x68, 0x69])), true);
+      assert.equal(await c.ask('sget k'), 'sget hi');
+      assert.equal(await c.ask('sif k hi -'), 'sif 1', 'the guest deletes with a null value');
+      assert.equal(srv.bridge.shared.get('k'), undefined);
+      assert.equal(srv.bridge.shared.setIf('k', undefined, ''), true, 'an empty value is a value');
+      assert.equal(srv.bridge.shared.setIf('k', undefined, 'x'), false);
+      assert.deepEqual(srv.bridge.shared.get('k'), Buffer.alloc(0));
+      c.close();
+    });
+
+    it('lists the keys with a prefix, sorted bytewise, to a guest and to JS', async function () {
+      const c = await lineClient(srv.port);
+      for (const k of ['list:b', 'list:a', 'list:ab', 'other', 'list']) srv.bridge.shared.set(k, 'v');
+      assert.deepEqual(srv.bridge.shared.keys('list:'), ['list:a', 'list:ab', 'list:b']);
+      assert.deepEqual(srv.bridge.shared.keys(), ['list', 'list:a', 'list:ab', 'list:b', 'other']);
+      assert.deepEqual(srv.bridge.shared.keys(Buffer.from('oth')), ['other']);
+      assert.deepEqual(srv.bridge.shared.keys('none'), []);
+      assert.equal(await c.ask('skeys list:'), 'skeys 3 list:a,list:ab,list:b');
+      assert.equal(await c.ask('sif list:a v -'), 'sif 1');
+      assert.equal(await c.ask('skeys list:'), 'skeys 2 list:ab,list:b');
+      assert.equal(await c.ask('skeys nothing'), 'skeys 0 ');
+      c.close();
+    });
+
+    it('increments a decimal string by compare-and-set from 100 connections x 10 on every worker, summing to exactly 1,000', async function () {
+      const clients = await Promise.all(Array.from({ length: 100 }, () => lineClient(srv.port)));
+      await Promise.all(
+        clients.map(async (c) => {
+          for (let i = 0; i < 10; i++) assert.match(await c.ask('sincr counter'), /^sincr \d+ \d+$/);
+        }),
+      );
+      assert.equal(srv.bridge.shared.get('counter').toString(), '1000');
+      clients.forEach((c) => c.close());
+    });
+
+    it('answers setIf and keys refusals with codes to the guest and errors to JS', async function () {
+      const c = await lineClient(srv.port);
+      // The scratch buffer "S" starts with "key"; listings land at "O" (2 KiB of room).
+      assert.equal(await c.ask('sifraw S 1025 S -1 S 1'), 'sifraw -2', 'a key over 1 KiB');
+      assert.equal(await c.ask('sifraw S 3 S -1 S 5000'), 'sifraw -3', 'past maxSharedBytes (4096)');
+      assert.equal(srv.bridge.shared.get('key'), undefined, 'a refused setIf stores nothing');
+      assert.equal(await c.ask('sifraw S 3 S 3 S 1'), 'sifraw 0', 'expected a value, the key is absent');
+      assert.equal(await c.ask('sifraw S 3 S -1 S -1'), 'sifraw 1', 'expected absent and deleted: holds');
+      assert.equal(await c.ask('skeysraw S 1025 O 2048'), 'skeysraw -2 0', 'a prefix over 1 KiB');
+      srv.bridge.shared.set('key1', 'x');
+      srv.bridge.shared.set('key22', 'x');
+      // Full listing: (4 + 4) + (4 + 5) = 17 bytes; only whole entries are written.
+      assert.equal(await c.ask('skeysraw S 3 O 2048'), 'skeysraw 17 2');
+      assert.equal(await c.ask('skeysraw S 3 O 16'), 'skeysraw 17 1');
+      assert.equal(await c.ask('skeysraw S 3 O 0'), 'skeysraw 17 0');
+      assert.equal(await c.ask('skeysraw S 3 O 2147483647'), 'skeysraw 17 2', 'a huge cap writes only the listing');
+      assert.equal(await c.ask('skeysraw S 3 O -1'), 'skeysraw 17 2', 'a cap of -1 is 4 GiB, as a u32');
+      assert.throws(() => srv.bridge.shared.setIf('k'.repeat(1025), undefined, 'v'), TypeError);
+      assert.throws(() => srv.bridge.shared.setIf('big', undefined, Buffer.alloc(5000)), RangeError);
+      assert.equal(srv.bridge.shared.setIf('big', 'other', Buffer.alloc(5000)), false, 'no match: no refusal');
+      assert.throws(() => srv.bridge.shared.setIf('k', 5, 'v'), TypeError);
+      assert.throws(() => srv.bridge.shared.setIf('k', undefined, null), TypeError);
+      assert.throws(() => srv.bridge.shared.keys('k'.repeat(1025)), /at most 1024 bytes/);
+      assert.throws(() => srv.bridge.shared.keys(7), TypeError);
+      c.close();
+      assert.deepEqual(srv.errors, []);
+    });
+
+    for (const [what, cmd, message] of [
+      ['a key length of -1', 'sifraw S -1 S -1 S 1', /^Shared\.setIf: guest passed pointer \d+ with length 4294967295/],
+      ['an expected length of -2', 'sifraw S 3 S -2 S 1', /^Shared\.setIf: guest passed pointer \d+ with length 4294967294/],
+      ['a value outside its memory', 'sifraw S 3 S -1 4294967280 64', /^Shared\.setIf: guest passed pointer 4294967280/],
+      ['a prefix outside its memory', 'skeysraw 4294967280 3 O 64', /^Shared\.keys: guest passed pointer 4294967280/],
+      ['a listing buffer outside its memory', 'skeysraw S 3 4294967280 64', /^Shared\.keys: guest passed pointer 4294967280 with length 8/],
+    ]) {
+      it(`stops a guest that hands Shared.setIf or Shared.keys ${what} with a trap`, async function () {
+        srv.bridge.shared.set('key1', 'x');
+        const c = await lineClient(srv.port);
+        c.send(cmd);
+        await waitFor(() => srv.errors.length === 1, 'the trap');
+        assert.equal(srv.errors[0].kind, 'trap');
+        assert.match(srv.errors[0].message, message);
+        assert.equal(srv.bridge.shared.get('key1').toString(), 'x', 'the store is untouched');
+      });
+    }
   });
 }
 

@@ -19,16 +19,17 @@
 //                                  option said no; a time in the past deletes the key
 //   TTL key / PTTL key             seconds (rounded) / milliseconds left; -1 no expiry, -2 no key
 //   PERSIST key                    1 when an expiry was removed, else 0
-//   DBSIZE                         number of keys
-//   FLUSHDB / FLUSHALL             deletes every key
-//   INFO [section]                 a few "field:value" lines, with the keyspace
+//   DBSIZE                         number of keys (lists the keyspace: O(keys))
+//   FLUSHDB / FLUSHALL             deletes every key (O(keys))
+//   INFO [section]                 a few "field:value" lines, with the keyspace (O(keys))
 //   HELLO [2]                      the server's details; any other protocol version: -NOPROTO
 //   QUIT                           +OK, then the connection ends
 //
 // Errors read like Redis's: "-ERR unknown command 'foo', with args beginning with: ",
 // "-ERR wrong number of arguments for 'get' command", "-ERR value is not an integer or out of
 // range", "-ERR syntax error", "-ERR invalid expire time in 'set' command", and
-// "-OOM command not allowed when used memory > 'maxmemory'." for a write past the store limit.
+// "-OOM command not allowed when used memory > 'maxmemory'." for a write past the store limit, and
+// "-ERR key is too long: at most 1021 bytes" for a longer key written (a read of one finds nothing).
 //
 // The protocol: RESP arrays of bulk strings (what client libraries send) and inline commands (a
 // line of words, as typed into telnet or nc; "double" and 'single' quotes as in redis-cli). Both
@@ -37,19 +38,27 @@
 // command, 1 MiB per argument, 4 MiB per command, 64 KiB per inline command; past one, the answer
 // is "-ERR Protocol error: ..." and the connection ends (as Redis does).
 //
-// Expiry: every key with a deadline sits in a min-heap by deadline, and one instance timer
-// (Timer.after) is armed for the earliest, so the guest holds a single timer however many keys
-// expire. A key is also checked on every access, so a GET right after the deadline never sees
-// the value, even before the timer has fired.
+// The store is the bridge's shared store (module Shared, `bridge.shared` in JS): one keyspace for
+// every instance, so with `threads: N` a key set through a connection on one worker is seen by
+// connections on every other, and the keys outlive an instance that fails (its replacement finds
+// them). Each key K is stored as "kv:" + K (so K is at most 1021 bytes, the store taking 1 KiB
+// keys), its value behind an 8-byte deadline. Writes are compare-and-set loops (Shared.setIf):
+// read, compute, write only if nobody changed the key meanwhile, else again; so INCR from many
+// clients on every worker counts exactly, and SET NX/XX/GET and EXPIRE are atomic. DBSIZE,
+// FLUSHDB and INFO list the keyspace (Shared.keys), so they cost O(keys). Nothing is saved to
+// disk: the store lives as long as the bridge.
 //
-// The store belongs to the guest instance: with `threads: N` every worker thread runs its own
-// instance and so has its own store (a connection sees the store of the worker it landed on), and
-// an instance that fails is replaced with an empty one. Nothing is saved to disk.
+// Expiry: a key is checked on every access, so a GET right after the deadline never sees the
+// value, on any worker. Each instance also keeps the deadlines it set in a min-heap with one
+// instance timer (Timer.after) armed for the earliest; when it fires, due keys are deleted with
+// setIf, so a value written since by any instance is never deleted. A new instance (after a
+// failure, say) lists the keyspace once and takes over every deadline in it.
 //
-// Configuration (the bridge's `config` option, JSON): {"maxmemory": bytes} caps the bytes of
-// keys and values the store holds (plus 64 bytes per key; default 64 MiB). A write that would
-// pass it is refused with -OOM; reads and deletes always work.
-import { Socket, Timer, Host, ByteQueue } from "../index";
+// Memory: the bridge's maxSharedBytes bounds keys plus values of the whole shared store ("kv:"
+// and the 8-byte deadline included); a write that would pass it is refused with -OOM; reads and
+// deletes always work. examples/kv-server.ts sets it from MAXMEMORY. The bridge's `config`
+// option (JSON) may carry {"maxmemory": bytes}: INFO reports it, nothing more.
+import { Socket, Timer, Host, Shared, ByteQueue } from "../index";
 
 const MAX_ARGS: i32 = 1024;
 const MAX_BULK: i32 = 1 << 20;
@@ -59,8 +68,6 @@ const MAX_INLINE: i32 = 64 * 1024;
 const MAX_HEADER: i32 = 32;
 /** Replies are written out once this many bytes are pending, in slices of this size. */
 const OUT_HIGH: i32 = 64 * 1024;
-/** Bytes counted for a key on top of its key and value, for maxmemory. */
-const ENTRY_OVERHEAD: i64 = 64;
 /** Most keys the expiry timer deletes in one onTimer; the rest wait for the next tick. */
 const EXPIRE_BATCH: i32 = 1000;
 const MAX_TIMER_MS: i64 = 0x7fffffff;
@@ -69,8 +76,9 @@ const CR: u8 = 0x0d;
 const LF: u8 = 0x0a;
 
 // ---------------------------------------------------------------------------------------------
-// Bytes and strings. Keys live in a Map<string, Entry>: a key's bytes become a string of one char
-// per byte (Latin-1), which hashes and compares by content and keeps any byte value.
+// Bytes and strings. Where a key's bytes must be a string (the map of watched deadlines, error
+// messages), they become one char per byte (Latin-1), which hashes and compares by content and
+// keeps any byte value.
 
 /** `len` bytes at `ptr` as a string of one char per byte. */
 function latin1(ptr: usize, len: i32): string {
@@ -404,21 +412,117 @@ function pushByte(q: ByteQueue, b: u8): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The store: keys, values, deadlines.
+// The store: the bridge's shared store (module Shared), so every instance on every worker thread
+// sees one keyspace, and it outlives a failed instance. A key K is stored as "kv:" + K; its
+// stored bytes are an 8-byte little-endian deadline (ms since the epoch, 0: none) then the value.
+// Every write is a compare-and-set (Shared.setIf) of the bytes read before it, retried when
+// another instance changed the key in between, so INCR, SET NX/XX/GET and EXPIRE are atomic
+// across workers.
 
-class Entry {
-  /** Deadline in ms since the epoch; 0: none. */
-  expiresAt: i64 = 0;
-  /** Where the entry sits in the expiry heap; -1 when it has no deadline. */
-  heapIndex: i32 = -1;
-  constructor(public key: string, public value: ArrayBuffer) {}
+const PREFIX = "kv:";
+const PREFIX_BYTES = String.UTF8.encode(PREFIX);
+/** Bytes of the deadline in front of each value. */
+const HEADER: i32 = 8;
+/** Longest key: the shared store takes keys of 1 KiB, "kv:" included. */
+const MAX_KEY: i32 = 1024 - 3;
+const KEY_TOO_LONG = "ERR key is too long: at most " + MAX_KEY.toString() + " bytes";
 
-  get size(): i64 {
-    return <i64>(this.key.length + this.value.byteLength) + ENTRY_OVERHEAD;
+// @ts-ignore: decorator
+@external("Shared", "get")
+declare function shared_get_raw(kPtr: usize, kLen: u32, outPtr: usize, outCap: u32): i32;
+
+/** The store key of `key`: "kv:" + key. */
+function storeKey(key: ArrayBuffer): ArrayBuffer {
+  const n = key.byteLength;
+  const out = new ArrayBuffer(3 + n);
+  memory.copy(changetype<usize>(out), changetype<usize>(PREFIX_BYTES), 3);
+  memory.copy(changetype<usize>(out) + 3, changetype<usize>(key), <usize>n);
+  return out;
+}
+
+/** The deadline of stored bytes (0: none; bytes too short to hold one have none). */
+function deadlineOf(raw: ArrayBuffer): i64 {
+  return raw.byteLength < HEADER ? 0 : load<i64>(changetype<usize>(raw));
+}
+
+/** The value of stored bytes. */
+function valueOf(raw: ArrayBuffer): ArrayBuffer {
+  return raw.byteLength < HEADER ? raw : raw.slice(HEADER);
+}
+
+/** Stored bytes: `deadline`, then `value`. */
+function encode(deadline: i64, value: ArrayBuffer): ArrayBuffer {
+  const out = new ArrayBuffer(HEADER + value.byteLength);
+  store<i64>(changetype<usize>(out), deadline);
+  memory.copy(changetype<usize>(out) + HEADER, changetype<usize>(value), <usize>value.byteLength);
+  return out;
+}
+
+function isDue(deadline: i64): bool {
+  return deadline != 0 && deadline <= now();
+}
+
+/**
+ * The stored bytes of store key `sk`, or null when it is missing or its deadline has passed
+ * (then it is deleted, unless another instance changed it meanwhile: then it is read again).
+ */
+function read(sk: ArrayBuffer): ArrayBuffer | null {
+  while (true) {
+    const got = Shared.get(sk);
+    if (got === null) return null;
+    const raw = changetype<ArrayBuffer>(got);
+    if (!isDue(deadlineOf(raw))) return raw;
+    if (Shared.setIf(sk, raw, null) == 1) {
+      untrack(sk);
+      return null;
+    }
   }
 }
 
-/** The entries with a deadline, earliest first (a binary min-heap that knows each entry's slot). */
+/**
+ * Shared.setIf(sk, expected, next), its refusals answered: 1 written, 0 the key changed since
+ * it was read (read it again), < 0 refused (the error reply is written).
+ */
+function write(c: Client, sk: ArrayBuffer, expected: ArrayBuffer | null, next: ArrayBuffer | null): i32 {
+  const code = Shared.setIf(sk, expected, next);
+  if (code == Shared.FULL) c.error(OOM);
+  else if (code == Shared.KEY_TOO_LONG) c.error(KEY_TOO_LONG);
+  return code;
+}
+
+/** Set by probe: the full length of the stored bytes. */
+let probedLength: i32 = 0;
+const probeBuf = new ArrayBuffer(HEADER);
+
+/** The deadline of store key `sk` (reading only its first 8 bytes), or -1 when it is missing. */
+function probe(sk: ArrayBuffer): i64 {
+  const n = shared_get_raw(changetype<usize>(sk), <u32>sk.byteLength, changetype<usize>(probeBuf), <u32>HEADER);
+  probedLength = n;
+  if (n < 0) return -1;
+  return n < HEADER ? 0 : load<i64>(changetype<usize>(probeBuf));
+}
+
+/** Every store key of kv (O(keys in the shared store), so only DBSIZE, FLUSHDB, INFO use it). */
+function allKeys(): Array<ArrayBuffer> {
+  return Shared.keyBuffers(PREFIX);
+}
+
+// Expiry: a key is checked on every access (read above), so a GET right after the deadline never
+// sees the value. Besides, each instance keeps the deadlines it set in a min-heap and arms one
+// instance timer (Timer.after) for the earliest; when it fires, each due key is deleted with
+// setIf, so a value written since (by any instance) is never deleted. A new instance (after a
+// failure) first lists the keyspace and takes over every deadline in it.
+
+/** A deadline this instance watches: store key, deadline, slot in the heap. */
+class Entry {
+  /** Deadline in ms since the epoch. */
+  expiresAt: i64 = 0;
+  /** Where the entry sits in the expiry heap; -1 when it is not in it. */
+  heapIndex: i32 = -1;
+  constructor(public name: string, public key: ArrayBuffer) {}
+}
+
+/** The entries, earliest first (a binary min-heap that knows each entry's slot). */
 class ExpiryHeap {
   private items: Array<Entry> = [];
 
@@ -490,65 +594,41 @@ class ExpiryHeap {
   }
 }
 
-const keyspace = new Map<string, Entry>();
+/** The deadlines this instance watches, by store key (one char per byte). */
+const tracked = new Map<string, Entry>();
 const deadlines = new ExpiryHeap();
-/** Bytes counted against maxmemory. */
-let used: i64 = 0;
-let maxMemory: i64 = 64 << 20;
 
 /** The expiry timer, and the deadline it was armed for (0: none armed). */
 let expiryTimer: i32 = 0;
 let armedFor: i64 = 0;
 
-/** The entry for `key`, or null when there is none or its deadline has passed (then it goes). */
-function lookup(key: string): Entry | null {
-  if (!keyspace.has(key)) return null;
-  const e = keyspace.get(key);
-  if (e.expiresAt != 0 && e.expiresAt <= now()) {
-    remove(e);
-    return null;
+/** Watches the deadline `at` of store key `sk` (0: stops watching it), without arming the timer. */
+function watch(sk: ArrayBuffer, at: i64): void {
+  const name = keyOf(sk);
+  if (at == 0) {
+    if (!tracked.has(name)) return;
+    deadlines.remove(tracked.get(name));
+    tracked.delete(name);
+    return;
   }
-  return e;
-}
-
-function remove(e: Entry): void {
-  keyspace.delete(e.key);
-  deadlines.remove(e);
-  used -= e.size;
-}
-
-/** Whether replacing `oldSize` bytes with `newSize` stays within maxmemory (shrinking always does). */
-function fits(oldSize: i64, newSize: i64): bool {
-  return newSize <= oldSize || used - oldSize + newSize <= maxMemory;
-}
-
-/** Stores `value` under `key` (the entry, existing or new); the deadline is left as it was. */
-function put(key: string, value: ArrayBuffer, existing: Entry | null): Entry {
-  if (existing != null) {
-    const e = changetype<Entry>(existing);
-    used -= e.size;
-    e.value = value;
-    used += e.size;
-    return e;
+  let e: Entry;
+  if (tracked.has(name)) e = tracked.get(name);
+  else {
+    e = new Entry(name, sk);
+    tracked.set(name, e);
   }
-  const e = new Entry(key, value);
-  keyspace.set(key, e);
-  used += e.size;
-  return e;
-}
-
-/** Gives `e` the deadline `at` (0: none) and keeps the expiry timer right. */
-function setDeadline(e: Entry, at: i64): void {
   e.expiresAt = at;
-  if (at == 0) deadlines.remove(e);
-  else deadlines.put(e);
-  schedule();
+  deadlines.put(e);
 }
 
-function clearStore(): void {
-  keyspace.clear();
-  deadlines.clear();
-  used = 0;
+/** Watches the deadline `at` of store key `sk` (0: none) and keeps the expiry timer right. */
+function track(sk: ArrayBuffer, at: i64): void {
+  watch(sk, at);
+  if (at != 0) schedule();
+}
+
+function untrack(sk: ArrayBuffer): void {
+  watch(sk, 0);
 }
 
 /**
@@ -584,17 +664,41 @@ export function onTimer(timer: i32, id: u32): void {
   for (let n = 0; n < EXPIRE_BATCH && deadlines.length > 0; n++) {
     const e = deadlines.first();
     if (e.expiresAt > t) break;
-    remove(e);
+    deadlines.remove(e);
+    tracked.delete(e.name);
+    // The key as it is now (its first 8 bytes): watched again when another instance moved its
+    // deadline later; when due, read whole and deleted with setIf, unless it changed meanwhile.
+    const d = probe(e.key);
+    if (d <= 0) continue; // gone, or no deadline any more
+    if (d > t) {
+      watch(e.key, d);
+      continue;
+    }
+    const got = Shared.get(e.key);
+    if (got === null) continue;
+    const raw = changetype<ArrayBuffer>(got);
+    if (isDue(deadlineOf(raw))) Shared.setIf(e.key, raw, null);
   }
   schedule();
 }
 
 let configured = false;
+/** The config's maxmemory, shown by INFO (the limit itself is the bridge's maxSharedBytes). */
+let maxMemory: i64 = 0;
 
-/** Reads the bridge's config once: {"maxmemory": bytes}. */
+/**
+ * Once per instance: reads the bridge's config ({"maxmemory": bytes}, for INFO) and takes over
+ * the deadlines already in the store (those a failed instance watched, for one).
+ */
 function configure(): void {
   if (configured) return;
   configured = true;
+  const keys = allKeys();
+  for (let i = 0; i < keys.length; i++) {
+    const d = probe(keys[i]);
+    if (d > 0) watch(keys[i], d);
+  }
+  schedule();
   const text = Host.configString();
   const at = text.indexOf("\"maxmemory\"");
   if (at < 0) return;
@@ -717,9 +821,9 @@ define("echo", 2, (c: Client, args: Array<ArrayBuffer>): void => {
 });
 
 define("get", 2, (c: Client, args: Array<ArrayBuffer>): void => {
-  const e = lookup(keyOf(args[1]));
-  if (e == null) c.nil();
-  else c.bulk(changetype<Entry>(e).value);
+  const raw = read(storeKey(args[1]));
+  if (raw === null) c.nil();
+  else c.bulk(valueOf(changetype<ArrayBuffer>(raw)));
 });
 
 define("set", -3, (c: Client, args: Array<ArrayBuffer>): void => {
@@ -760,26 +864,28 @@ define("set", -3, (c: Client, args: Array<ArrayBuffer>): void => {
       return;
     }
   }
-  const key = keyOf(args[1]);
+  const sk = storeKey(args[1]);
   const value = args[2];
-  const existing = lookup(key);
-  const old = existing == null ? <i64>0 : changetype<Entry>(existing).size;
-  if (!fits(old, <i64>(key.length + value.byteLength) + ENTRY_OVERHEAD)) {
-    c.error(OOM);
-    return;
+  let old: ArrayBuffer | null = null;
+  let next: i64 = 0;
+  while (true) {
+    old = read(sk);
+    const exists = old !== null;
+    if ((nx && exists) || (xx && !exists)) {
+      if (!get) c.nil();
+      else if (old === null) c.nil();
+      else c.bulk(valueOf(changetype<ArrayBuffer>(old)));
+      return;
+    }
+    next = deadline != 0 ? deadline : keepTtl && old !== null ? deadlineOf(changetype<ArrayBuffer>(old)) : 0;
+    const code = write(c, sk, old, encode(next, value));
+    if (code < 0) return;
+    if (code == 1) break;
   }
-  if (get) {
-    if (existing == null) c.nil();
-    else c.bulk(changetype<Entry>(existing).value);
-  }
-  if ((nx && existing != null) || (xx && existing == null)) {
-    if (!get) c.nil();
-    return;
-  }
-  const e = put(key, value, existing);
-  if (deadline != 0) setDeadline(e, deadline);
-  else if (!keepTtl && e.expiresAt != 0) setDeadline(e, 0);
+  track(sk, next);
   if (!get) c.ok();
+  else if (old === null) c.nil();
+  else c.bulk(valueOf(changetype<ArrayBuffer>(old)));
 });
 
 /**
@@ -796,49 +902,58 @@ function deadlineAfter(amount: i64, unit: i64): i64 {
   return at < 1 ? 1 : at;
 }
 
-define("del", -2, (c: Client, args: Array<ArrayBuffer>): void => {
-  let n = 0;
-  for (let i = 1; i < args.length; i++) {
-    const e = lookup(keyOf(args[i]));
-    if (e != null) {
-      remove(changetype<Entry>(e));
-      n++;
+/** Deletes key `sk` unless it is missing (or expired); whether it was there. */
+function deleteKey(sk: ArrayBuffer): bool {
+  while (true) {
+    const raw = read(sk);
+    if (raw === null) return false;
+    if (Shared.setIf(sk, raw, null) == 1) {
+      untrack(sk);
+      return true;
     }
   }
+}
+
+define("del", -2, (c: Client, args: Array<ArrayBuffer>): void => {
+  let n = 0;
+  for (let i = 1; i < args.length; i++) if (deleteKey(storeKey(args[i]))) n++;
   c.int(n);
 });
 
 define("exists", -2, (c: Client, args: Array<ArrayBuffer>): void => {
   let n = 0;
-  for (let i = 1; i < args.length; i++) if (lookup(keyOf(args[i])) != null) n++;
+  for (let i = 1; i < args.length; i++) if (read(storeKey(args[i])) !== null) n++;
   c.int(n);
 });
 
 /** INCR, DECR, INCRBY, DECRBY: adds `delta` to the integer at `key` (kept with its expiry). */
-function incrBy(c: Client, keyBuf: ArrayBuffer, delta: i64): void {
-  const key = keyOf(keyBuf);
-  const existing = lookup(key);
-  let current: i64 = 0;
-  if (existing != null) {
-    if (!parseArg(changetype<Entry>(existing).value)) {
-      c.error(NOT_INTEGER);
+function incrBy(c: Client, key: ArrayBuffer, delta: i64): void {
+  const sk = storeKey(key);
+  while (true) {
+    const old = read(sk);
+    let current: i64 = 0;
+    let deadline: i64 = 0;
+    if (old !== null) {
+      const raw = changetype<ArrayBuffer>(old);
+      if (!parseArg(valueOf(raw))) {
+        c.error(NOT_INTEGER);
+        return;
+      }
+      current = parsed;
+      deadline = deadlineOf(raw);
+    }
+    if ((delta > 0 && current > i64.MAX_VALUE - delta) || (delta < 0 && current < i64.MIN_VALUE - delta)) {
+      c.error("ERR increment or decrement would overflow");
       return;
     }
-    current = parsed;
+    const next = current + delta;
+    const code = write(c, sk, old, encode(deadline, decimal(next)));
+    if (code < 0) return;
+    if (code == 1) {
+      c.int(next);
+      return;
+    }
   }
-  if ((delta > 0 && current > i64.MAX_VALUE - delta) || (delta < 0 && current < i64.MIN_VALUE - delta)) {
-    c.error("ERR increment or decrement would overflow");
-    return;
-  }
-  const next = current + delta;
-  const value = decimal(next);
-  const old = existing == null ? <i64>0 : changetype<Entry>(existing).size;
-  if (!fits(old, <i64>(key.length + value.byteLength) + ENTRY_OVERHEAD)) {
-    c.error(OOM);
-    return;
-  }
-  put(key, value, existing);
-  c.int(next);
 }
 
 define("incr", 2, (c: Client, args: Array<ArrayBuffer>): void => {
@@ -895,30 +1010,39 @@ define("expire", -3, (c: Client, args: Array<ArrayBuffer>): void => {
     c.error("ERR invalid expire time in 'expire' command");
     return;
   }
-  const found = lookup(keyOf(args[1]));
-  if (found == null) {
-    c.int(0);
-    return;
+  const sk = storeKey(args[1]);
+  while (true) {
+    const old = read(sk);
+    if (old === null) {
+      c.int(0);
+      return;
+    }
+    const raw = changetype<ArrayBuffer>(old);
+    const current = deadlineOf(raw); // 0: none, which counts as "never" (infinitely late)
+    if ((nx && current != 0) || (xx && current == 0) ||
+        (gt && (current == 0 || at <= current)) || (lt && current != 0 && at >= current)) {
+      c.int(0);
+      return;
+    }
+    const due = at <= now();
+    const code = write(c, sk, raw, due ? null : encode(at, valueOf(raw)));
+    if (code < 0) return;
+    if (code == 1) {
+      if (due) untrack(sk);
+      else track(sk, at);
+      c.int(1);
+      return;
+    }
   }
-  const e = changetype<Entry>(found);
-  const current = e.expiresAt; // 0: none, which counts as "never" (infinitely late)
-  if ((nx && current != 0) || (xx && current == 0) ||
-      (gt && (current == 0 || at <= current)) || (lt && current != 0 && at >= current)) {
-    c.int(0);
-    return;
-  }
-  if (at <= now()) remove(e);
-  else setDeadline(e, at);
-  c.int(1);
 });
 
 /** TTL and PTTL: time left in ms, or -1 (no expiry), -2 (no key). */
-function timeLeft(keyBuf: ArrayBuffer): i64 {
-  const found = lookup(keyOf(keyBuf));
-  if (found == null) return -2;
-  const e = changetype<Entry>(found);
-  if (e.expiresAt == 0) return -1;
-  const left = e.expiresAt - now();
+function timeLeft(key: ArrayBuffer): i64 {
+  const old = read(storeKey(key));
+  if (old === null) return -2;
+  const at = deadlineOf(changetype<ArrayBuffer>(old));
+  if (at == 0) return -1;
+  const left = at - now();
   return left < 0 ? 0 : left;
 }
 
@@ -932,17 +1056,47 @@ define("pttl", 2, (c: Client, args: Array<ArrayBuffer>): void => {
 });
 
 define("persist", 2, (c: Client, args: Array<ArrayBuffer>): void => {
-  const found = lookup(keyOf(args[1]));
-  if (found == null || changetype<Entry>(found).expiresAt == 0) {
-    c.int(0);
-    return;
+  const sk = storeKey(args[1]);
+  while (true) {
+    const old = read(sk);
+    if (old === null || deadlineOf(changetype<ArrayBuffer>(old)) == 0) {
+      c.int(0);
+      return;
+    }
+    const raw = changetype<ArrayBuffer>(old);
+    const code = write(c, sk, raw, encode(0, valueOf(raw)));
+    if (code < 0) return;
+    if (code == 1) {
+      untrack(sk);
+      c.int(1);
+      return;
+    }
   }
-  setDeadline(changetype<Entry>(found), 0);
-  c.int(1);
 });
 
+/** Counts of the live keys: set by census. */
+let liveKeys: i64 = 0;
+let liveExpires: i64 = 0;
+let liveBytes: i64 = 0;
+
+/** Counts the keys not yet due, those with a deadline, and their bytes (O(keys in the store)). */
+function census(): void {
+  liveKeys = 0;
+  liveExpires = 0;
+  liveBytes = 0;
+  const keys = allKeys();
+  for (let i = 0; i < keys.length; i++) {
+    const d = probe(keys[i]);
+    if (d < 0 || isDue(d)) continue;
+    liveKeys++;
+    if (d != 0) liveExpires++;
+    liveBytes += <i64>keys[i].byteLength + <i64>probedLength;
+  }
+}
+
 define("dbsize", 1, (c: Client, args: Array<ArrayBuffer>): void => {
-  c.int(keyspace.size);
+  census();
+  c.int(liveKeys);
 });
 
 function flush(c: Client, args: Array<ArrayBuffer>): void {
@@ -950,7 +1104,11 @@ function flush(c: Client, args: Array<ArrayBuffer>): void {
     c.error(SYNTAX);
     return;
   }
-  clearStore();
+  // Not one atomic step: a key another instance writes while the listing is deleted may stay.
+  const keys = allKeys();
+  for (let i = 0; i < keys.length; i++) Shared.remove(keys[i]);
+  tracked.clear();
+  deadlines.clear();
   c.ok();
 }
 
@@ -958,11 +1116,12 @@ define("flushdb", -1, flush);
 define("flushall", -1, flush);
 
 define("info", -1, (c: Client, args: Array<ArrayBuffer>): void => {
+  census();
   let text = "# Server\r\nserver:wasm-socket-bridge kv guest\r\nredis_mode:standalone\r\nloading:0\r\n";
-  text += "\r\n# Memory\r\nused_memory_dataset:" + used.toString() + "\r\nmaxmemory:" + maxMemory.toString() + "\r\n";
+  text += "\r\n# Memory\r\nused_memory_dataset:" + liveBytes.toString() + "\r\nmaxmemory:" + maxMemory.toString() + "\r\n";
   text += "\r\n# Keyspace\r\n";
-  if (keyspace.size > 0) {
-    text += "db0:keys=" + keyspace.size.toString() + ",expires=" + deadlines.length.toString() + ",avg_ttl=0\r\n";
+  if (liveKeys > 0) {
+    text += "db0:keys=" + liveKeys.toString() + ",expires=" + liveExpires.toString() + ",avg_ttl=0\r\n";
   }
   c.bulkString(text);
 });

@@ -60,6 +60,8 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("Shared", "set", [I32, I32, I32, I32] -> [I32], shared::set),
     import!("Shared", "delete", [I32, I32] -> [I32], shared::delete),
     import!("Shared", "add", [I32, I32, I64] -> [I64], shared::add),
+    import!("Shared", "setIf", [I32, I32, I32, I32, I32, I32] -> [I32], shared::set_if),
+    import!("Shared", "keys", [I32, I32, I32, I32] -> [I32], shared::keys),
     import!("env", "abort", [I32, I32, I32, I32] -> [], env::abort),
     import!("env", "trace", [I32, I32, F64, F64, F64, F64, F64] -> [], env::trace),
     import!("env", "seed", [] -> [F64], env::seed),

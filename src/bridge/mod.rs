@@ -4,6 +4,7 @@
 //! Routing knows nothing of wasmer: it moves `Event`s and output batches.
 
 pub mod event;
+pub mod generations;
 pub mod ids;
 pub mod pool;
 pub mod shared;
@@ -11,7 +12,10 @@ pub mod stats;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
 
 use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
@@ -20,8 +24,9 @@ use crate::policy::allow::Allowlist;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
 use event::{Event, Peer};
+use generations::{Generations, Reload};
 use ids::IdSource;
-use pool::{Pool, Sink};
+use pool::{Pool, Ready, Sink};
 use shared::Shared;
 use stats::Stats;
 
@@ -43,8 +48,21 @@ pub struct Options {
 }
 
 enum Mode {
-    Inline(Box<Executor>),
+    /// The executors, and a reload's instance started and waiting for `finish_reload`.
+    Inline(Box<Generations>, Option<Box<Executor>>),
     Threaded(Pool),
+    /// `stop` was called: the instances are gone (their memory with them, without waiting for
+    /// Node's garbage collector to free the JS object); the final counters stay readable.
+    Stopped(Stats),
+}
+
+/// How a reload's new instances are starting (`Bridge::prepare_reload`).
+pub enum Preparing {
+    /// Inline: started (or not) already.
+    Done(Ready),
+    /// Threaded: the first worker to answer tells (the module and configuration are the same
+    /// on every worker; one that cannot start it anyway keeps its guest and says so).
+    Waiting(Receiver<Ready>),
 }
 
 pub struct Bridge {
@@ -72,10 +90,14 @@ impl Bridge {
             config,
             shared,
             host_functions,
-            report_deadlines: threads == 0,
+            generation: 1,
+            instances: Arc::new(AtomicU32::new(0)),
         };
         let mode = match (threads, sink) {
-            (0, _) => Mode::Inline(Box::new(Executor::new(guest, setup)?)),
+            (0, _) => Mode::Inline(
+                Box::new(Generations::new(Executor::new(guest, setup)?, true)),
+                None,
+            ),
             (n, Some(sink)) => Mode::Threaded(Pool::new(guest, setup, n, sink)?),
             (_, None) => {
                 return Err(Failure::new(
@@ -98,16 +120,50 @@ impl Bridge {
     /// Runs `event` on the executor that owns its connection: here (inline), or on its worker.
     pub fn event(&mut self, event: Event<'_>) {
         match &mut self.mode {
-            Mode::Inline(exec) => exec.handle(event),
+            Mode::Inline(gens, _) => gens.handle(event),
             Mode::Threaded(pool) => pool.send(event.into_owned()),
+            Mode::Stopped(_) => {}
+        }
+    }
+
+    /// Starts instances of a new guest beside the current ones, without switching: events keep
+    /// going to the current guest until `finish_reload`. Inline the instance starts here;
+    /// worker threads each start one when they get to it.
+    pub fn prepare_reload(&mut self, reload: Reload) -> Preparing {
+        match &mut self.mode {
+            Mode::Inline(gens, pending) => {
+                let started = gens.start(&reload);
+                let ready = started.as_ref().map(|_| ()).map_err(Failure::clone);
+                *pending = started.ok().map(Box::new);
+                Preparing::Done(ready)
+            }
+            Mode::Threaded(pool) => Preparing::Waiting(pool.prepare(&reload)),
+            Mode::Stopped(_) => {
+                Preparing::Done(Err(Failure::new(Kind::Host, "the bridge is closed")))
+            }
+        }
+    }
+
+    /// Switches to the instances `prepare_reload` started (`commit`), or drops them. After the
+    /// switch new connections go to the new guest; open ones stay where they are until they close.
+    pub fn finish_reload(&mut self, commit: bool) {
+        match &mut self.mode {
+            Mode::Inline(gens, pending) => {
+                if let Some(exec) = pending.take().filter(|_| commit) {
+                    gens.switch(*exec);
+                }
+            }
+            Mode::Threaded(pool) => pool.finish(commit),
+            Mode::Stopped(_) => {}
         }
     }
 
     /// The application's answer to a `Host.call` made on worker `worker` (0 inline).
     pub fn reply(&mut self, worker: u8, event: Event<'_>) {
         match &mut self.mode {
-            Mode::Inline(exec) => exec.handle(event),
+            Mode::Inline(gens, _) => gens.handle(event),
             Mode::Threaded(pool) => pool.send_to(worker as usize, event.into_owned()),
+            Mode::Stopped(_) => {}
         }
     }
 
@@ -123,46 +179,53 @@ impl Bridge {
     /// none). Threaded mode delivers output to the sink instead: always empty.
     pub fn output(&self) -> &[u8] {
         match &self.mode {
-            Mode::Inline(exec) => exec.output(),
-            Mode::Threaded(_) => &[],
+            Mode::Inline(gens, _) => gens.output(),
+            Mode::Threaded(_) | Mode::Stopped(_) => &[],
         }
     }
 
     /// Inline mode: takes the output batch, leaving an empty one (threaded: always empty).
     pub fn take_output(&mut self) -> Vec<u8> {
         match &mut self.mode {
-            Mode::Inline(exec) => exec.take_output(),
-            Mode::Threaded(_) => Vec::new(),
+            Mode::Inline(gens, _) => gens.take_output(),
+            Mode::Threaded(_) | Mode::Stopped(_) => Vec::new(),
         }
     }
 
     /// Inline mode: empties the output batch once it was handed over.
     pub fn clear_output(&mut self) {
-        if let Mode::Inline(exec) = &mut self.mode {
-            exec.clear_output();
+        if let Mode::Inline(gens, _) = &mut self.mode {
+            gens.clear_output();
         }
     }
 
     pub fn stats(&self) -> Stats {
         match &self.mode {
-            Mode::Inline(exec) => exec.stats(),
+            Mode::Inline(gens, _) => gens.stats(),
             Mode::Threaded(pool) => pool.stats(),
+            Mode::Stopped(stats) => *stats,
         }
     }
 
     /// Guest instances running.
     pub fn instances(&self) -> usize {
         match &self.mode {
-            Mode::Inline(_) => 1,
+            Mode::Inline(gens, _) => gens.executors(),
             Mode::Threaded(pool) => pool.instances(),
+            Mode::Stopped(_) => 0,
         }
     }
 
-    /// Stops the worker threads (none inline) once their queued events ran; returns them to join.
+    /// Stops the worker threads once their queued events ran (their instances go with them),
+    /// or drops the inline instances; returns the threads to join. Events after it are ignored.
     pub fn stop(&mut self) -> Vec<JoinHandle<()>> {
         match &mut self.mode {
-            Mode::Inline(_) => Vec::new(),
             Mode::Threaded(pool) => pool.stop(),
+            Mode::Inline(gens, _) => {
+                self.mode = Mode::Stopped(gens.stats());
+                Vec::new()
+            }
+            Mode::Stopped(_) => Vec::new(),
         }
     }
 }

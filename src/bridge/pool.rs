@@ -1,5 +1,6 @@
-//! Threaded mode: N worker threads, each owning one executor (its own `Store` and `Instance`,
-//! built on that thread: a `Store` is not `Send`).
+//! Threaded mode: N worker threads, each owning its executors (its own `Store`s and `Instance`s,
+//! built on that thread: a `Store` is not `Send`): the current one, and after a reload those
+//! still finishing their connections (`generations.rs`).
 //!
 //! The JS thread routes every event of a connection to the worker that owns it (chosen
 //! least-loaded when the connection opens) over a crossbeam channel, so a connection's events run
@@ -16,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 
 use crate::bridge::event::Event;
+use crate::bridge::generations::{Generations, Reload};
 use crate::bridge::ids::IdHasher;
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
@@ -30,16 +32,32 @@ const FLUSH_AT: usize = 256 * 1024;
 /// Stack of a worker thread: room for deep guest recursion before wasmer reports exhaustion.
 const WORKER_STACK: usize = 8 << 20;
 
+/// Each worker's answer to a `Prepare`: its new instance started, or why not.
+pub type Ready = Result<(), Failure>;
+
 /// What a worker's channel carries.
 enum Msg {
     Event(Event<'static>),
+    /// Start an instance of a new guest and hold it, unused; answer on the sender.
+    Prepare(Box<Reload>, Sender<Ready>),
+    /// Switch to the instance prepared last: connections opened from now on go to it.
+    Commit,
+    /// Drop the instance prepared last: the reload was refused.
+    Abort,
     /// Finish the events sent before, then exit.
     Stop,
 }
 
+/// What a worker last reported: its counters and how many executors it runs.
+#[derive(Default)]
+struct Report {
+    stats: Stats,
+    executors: usize,
+}
+
 struct Worker {
     tx: Sender<Msg>,
-    stats: Arc<Mutex<Stats>>,
+    report: Arc<Mutex<Report>>,
     /// Connections routed to this worker and not yet closed (JS-thread bookkeeping).
     load: usize,
 }
@@ -61,8 +79,8 @@ impl Pool {
         for i in 0..n {
             let (tx, rx) = unbounded();
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-            let stats = Arc::new(Mutex::new(Stats::default()));
-            let (g, s, st) = (guest.clone(), sink.clone(), stats.clone());
+            let report = Arc::new(Mutex::new(Report::default()));
+            let (g, s, st) = (guest.clone(), sink.clone(), report.clone());
             // MAX_THREADS (policy/limits.rs) keeps every index within a u8.
             let setup = Setup {
                 dialer: setup.dialer.for_worker(i as u8),
@@ -85,7 +103,11 @@ impl Pool {
             })?;
             handles.push(handle);
             ready.push(ready_rx);
-            workers.push(Worker { tx, stats, load: 0 });
+            workers.push(Worker {
+                tx,
+                report,
+                load: 0,
+            });
         }
         let mut pool = Pool {
             workers,
@@ -107,8 +129,28 @@ impl Pool {
         Ok(pool)
     }
 
+    /// Instances running, over every worker (as of their last batch).
     pub fn instances(&self) -> usize {
-        self.workers.len()
+        self.workers.iter().map(|w| w.report.lock().executors).sum()
+    }
+
+    /// Asks every worker to start an instance of `reload`'s guest and hold it; each answers on
+    /// the returned channel. Events sent meanwhile still go to the current guest.
+    pub fn prepare(&mut self, reload: &Reload) -> Receiver<Ready> {
+        let (tx, rx) = unbounded();
+        for w in &self.workers {
+            let _ =
+                w.tx.send(Msg::Prepare(Box::new(reload.clone()), tx.clone()));
+        }
+        rx
+    }
+
+    /// Every worker switches to the instance it prepared (one that could not start one keeps
+    /// its current guest and says so), or drops it.
+    pub fn finish(&mut self, commit: bool) {
+        for w in &self.workers {
+            let _ = w.tx.send(if commit { Msg::Commit } else { Msg::Abort });
+        }
     }
 
     /// Routes connection `id`, which worker `worker`'s guest dialed, to that worker.
@@ -166,7 +208,7 @@ impl Pool {
     pub fn stats(&self) -> Stats {
         let mut total = Stats::default();
         for w in &self.workers {
-            total += *w.stats.lock();
+            total += w.report.lock().stats;
         }
         total
     }
@@ -193,11 +235,14 @@ impl Drop for Pool {
 
 /// A worker's loop: wait for events until the next timer is due, run every waiting event and
 /// every due timer, then hand the batch over.
-fn run(mut exec: Executor, rx: Receiver<Msg>, sink: Sink, stats: Arc<Mutex<Stats>>) {
+fn run(exec: Executor, rx: Receiver<Msg>, sink: Sink, report: Arc<Mutex<Report>>) {
+    let mut gens = Generations::new(exec, false);
+    // An instance of a reload's guest (its generation), started and waiting for the switch.
+    let mut pending: Option<(u32, Result<Executor, Failure>)> = None;
     // Output of the start function (logs).
-    flush(&mut exec, &sink, &stats);
+    flush(&mut gens, &sink, &report);
     loop {
-        let received = match exec.next_deadline() {
+        let received = match gens.next_deadline() {
             Some(at) => rx.recv_deadline(at).map_err(|e| e.is_disconnected()),
             None => rx.recv().map_err(|_| true),
         };
@@ -205,38 +250,61 @@ fn run(mut exec: Executor, rx: Receiver<Msg>, sink: Sink, stats: Arc<Mutex<Stats
             Ok(msg) => msg,
             // The deadline passed: run the timers.
             Err(false) => {
-                exec.handle(Event::Tick);
-                flush(&mut exec, &sink, &stats);
+                gens.handle(Event::Tick);
+                flush(&mut gens, &sink, &report);
                 continue;
             }
             Err(true) => return,
         };
         let mut next = Some(first);
         while let Some(msg) = next.take() {
-            let Msg::Event(event) = msg else {
-                flush(&mut exec, &sink, &stats);
-                return;
-            };
-            let consumed = match &event {
-                Event::Data { id, bytes, .. } => Some((*id, bytes.len())),
-                _ => None,
-            };
-            exec.handle(event);
-            if let Some((id, n)) = consumed {
-                exec.ack(id, n);
+            match msg {
+                Msg::Event(event) => {
+                    let consumed = match &event {
+                        Event::Data { id, bytes, .. } => Some((*id, bytes.len())),
+                        _ => None,
+                    };
+                    gens.handle(event);
+                    if let Some((id, n)) = consumed {
+                        gens.ack(id, n);
+                    }
+                }
+                Msg::Prepare(reload, ready) => {
+                    let started = gens.start(&reload);
+                    let _ = ready.send(started.as_ref().map(|_| ()).map_err(Failure::clone));
+                    pending = Some((reload.generation, started));
+                }
+                Msg::Commit => match pending.take() {
+                    Some((_, Ok(exec))) => gens.switch(exec),
+                    // Another worker started it, this one could not: it keeps its guest.
+                    Some((generation, Err(f))) => gens.report(&format!(
+                        "this worker thread could not start generation {generation} of the \
+                         guest and goes on serving new connections with the one before: {}",
+                        f.message
+                    )),
+                    None => {}
+                },
+                Msg::Abort => pending = None,
+                Msg::Stop => {
+                    flush(&mut gens, &sink, &report);
+                    return;
+                }
             }
-            if exec.output().len() < FLUSH_AT {
+            if gens.output().len() < FLUSH_AT {
                 next = rx.try_recv().ok();
             }
         }
-        exec.handle(Event::Tick);
-        flush(&mut exec, &sink, &stats);
+        gens.handle(Event::Tick);
+        flush(&mut gens, &sink, &report);
     }
 }
 
-fn flush(exec: &mut Executor, sink: &Sink, stats: &Mutex<Stats>) {
-    *stats.lock() = exec.stats();
-    if !exec.output().is_empty() {
-        sink(exec.take_output());
+fn flush(gens: &mut Generations, sink: &Sink, report: &Mutex<Report>) {
+    *report.lock() = Report {
+        stats: gens.stats(),
+        executors: gens.executors(),
+    };
+    if !gens.output().is_empty() {
+        sink(gens.take_output());
     }
 }

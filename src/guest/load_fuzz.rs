@@ -75,7 +75,8 @@ fn setup() -> Setup {
         config: Arc::from(&b"{}"[..]),
         shared: Arc::new(crate::bridge::shared::Shared::new(1 << 20)),
         host_functions: Arc::new(["echo".to_string()].into_iter().collect()),
-        report_deadlines: true,
+        generation: 1,
+        instances: Arc::default(),
     }
 }
 

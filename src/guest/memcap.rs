@@ -34,6 +34,29 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;
 pub const MIN_MEMORY_BYTES: u64 = WASM_PAGE_SIZE as u64;
 /// The largest cap: a 32-bit guest cannot address more than 4 GiB anyway.
 pub const MAX_MEMORY_BYTES: u64 = 1 << 32;
+/// Most elements a guest table may hold (the host allocates 8 bytes per element). A table with no
+/// declared maximum would otherwise grow as far as `table.grow` asks, and a refused allocation
+/// aborts the process; past this `table.grow` returns -1. AssemblyScript's one table holds an
+/// element per function used indirectly: a few hundred.
+pub const MAX_TABLE_ELEMENTS: u32 = 100_000;
+
+/// `table` with its maximum lowered to `MAX_TABLE_ELEMENTS`, or why it cannot be served.
+pub fn cap_table(table: &TableType) -> Result<TableType, String> {
+    if table.minimum > MAX_TABLE_ELEMENTS {
+        return Err(format!(
+            "its table starts at {} elements but a guest table may hold at most {MAX_TABLE_ELEMENTS} \
+             - build the guest with fewer functions in its table",
+            table.minimum
+        ));
+    }
+    let mut capped = *table;
+    capped.maximum = Some(
+        table
+            .maximum
+            .map_or(MAX_TABLE_ELEMENTS, |m| m.min(MAX_TABLE_ELEMENTS)),
+    );
+    Ok(capped)
+}
 
 /// A memory cap in whole wasm pages (64 KiB each), at least one page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,7 +215,7 @@ impl Tunables for CappedTunables {
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
-        self.base.create_host_table(ty, style)
+        self.base.create_host_table(&cap_table(ty)?, style)
     }
 
     unsafe fn create_vm_table(
@@ -201,8 +224,12 @@ impl Tunables for CappedTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
+        let ty = cap_table(ty)?;
         // SAFETY: the caller's guarantee for `vm_definition_location` is passed on unchanged.
-        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+        unsafe {
+            self.base
+                .create_vm_table(&ty, style, vm_definition_location)
+        }
     }
 }
 
@@ -313,6 +340,19 @@ mod tests {
         assert_eq!(MemoryCap::from_bytes(0).pages(), 1);
         assert_eq!(MemoryCap::from_bytes(u64::MAX).pages(), 65536);
         assert_eq!(MemoryCap::default().bytes(), DEFAULT_MAX_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn tables_get_a_maximum_of_at_most_the_element_cap_and_a_larger_start_is_refused() {
+        let funcref = wasmer::Type::FuncRef;
+        let open = cap_table(&TableType::new(funcref, 1, None)).unwrap();
+        assert_eq!(open.maximum, Some(MAX_TABLE_ELEMENTS));
+        let big = cap_table(&TableType::new(funcref, 1, Some(u32::MAX))).unwrap();
+        assert_eq!(big.maximum, Some(MAX_TABLE_ELEMENTS));
+        let small = cap_table(&TableType::new(funcref, 1, Some(10))).unwrap();
+        assert_eq!(small.maximum, Some(10));
+        let err = cap_table(&TableType::new(funcref, MAX_TABLE_ELEMENTS + 1, None)).unwrap_err();
+        assert!(err.contains("100001 elements"), "{err}");
     }
 
     #[test]

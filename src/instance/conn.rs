@@ -77,6 +77,11 @@ impl ConnTable {
         self.outbound
     }
 
+    /// Connections held, open or closing.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub fn get(&self, id: u32) -> Option<&Conn> {
         self.map.get(&id)
     }

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use wasmer::{FunctionEnv, Instance, InstantiationError, RuntimeError, Store};
@@ -25,7 +26,7 @@ use crate::instance::exports::{Bytes, Exports};
 use crate::instance::failure::{Failure, Kind, panic_message};
 use crate::instance::fuel::Fuel;
 use crate::instance::imports::{self, HostEnv};
-use crate::instance::outbox::{NO_ID, NO_TIMER, Op, Outbox};
+use crate::instance::outbox::{NO_ID, Op, Outbox};
 use crate::instance::timers::Due;
 use crate::policy::dial::Dialer;
 use crate::policy::limits::Limits;
@@ -48,9 +49,19 @@ pub struct Setup {
     pub shared: Arc<Shared>,
     /// The names of the application's host functions (`Host.call`).
     pub host_functions: Arc<HashSet<String>>,
-    /// Inline mode: append a `Timer` record whenever the next deadline changes, so JS can arm
-    /// its timer. A worker thread asks `next_deadline` instead.
-    pub report_deadlines: bool,
+    /// Which load of the bridge's guest this is: 1 for the first, one more per reload
+    /// (`bridge.generation`). Failures report it.
+    pub generation: u32,
+    /// Numbers instances, unique within the bridge (so a `Host.call` answer finds the instance
+    /// that asked even when several executors share a thread); shared by every executor.
+    pub instances: Arc<AtomicU32>,
+}
+
+impl Setup {
+    /// The next instance number of the bridge.
+    fn next_instance(&self) -> u32 {
+        self.instances.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 pub struct Executor {
@@ -58,20 +69,20 @@ pub struct Executor {
     setup: Setup,
     store: Store,
     env: FunctionEnv<HostEnv>,
-    /// `None` only when a replacement instance could not be started.
+    /// `None` only when a replacement instance could not be started, or a retiring executor's
+    /// instance failed.
     live: Option<Live>,
     stats: Stats,
-    /// The deadline JS was last told about (inline mode); `None` before any.
-    reported: Option<Option<Instant>>,
-    /// Which instance is running: 0 for the first, one more for each replacement.
-    generation: u32,
+    /// A reload replaced this executor's guest: it serves the connections it has until they
+    /// close, takes no new ones, and is not restarted when its instance fails.
+    retiring: bool,
 }
 
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
     pub fn new(guest: Arc<Guest>, setup: Setup) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, &setup, 0)?;
+        let (store, env, live) = instantiate(&guest, &setup)?;
         Ok(Executor {
             guest,
             setup,
@@ -79,9 +90,39 @@ impl Executor {
             env,
             live: Some(live),
             stats: Stats::default(),
-            reported: None,
-            generation: 0,
+            retiring: false,
         })
+    }
+
+    /// What this executor's instances are made with.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// The guest a reload replaced: from now on this executor only finishes the connections it
+    /// has (`connections`), and a failure is not followed by a fresh instance.
+    pub fn retire(&mut self) {
+        self.retiring = true;
+    }
+
+    /// Connections of the running instance, open or closing.
+    pub fn connections(&self) -> usize {
+        self.env.as_ref(&self.store).conns.len()
+    }
+
+    /// Whether connection `id` belongs to the running instance.
+    pub fn owns(&self, id: u32) -> bool {
+        self.env.as_ref(&self.store).conns.get(id).is_some()
+    }
+
+    /// The number of the running instance (what its `Call` records carry).
+    pub fn instance(&self) -> u32 {
+        self.env.as_ref(&self.store).instance
+    }
+
+    /// Appends records made elsewhere (another executor on this thread) to the output.
+    pub fn append_output(&mut self, records: &[u8]) {
+        self.env().out.append(records);
     }
 
     /// When the earliest timer or timeout may be due (a worker waits until then).
@@ -115,6 +156,17 @@ impl Executor {
         self.env().out.clear();
     }
 
+    /// Appends an `Error` record of `kind` that concerns no connection.
+    pub fn report(&mut self, kind: Kind, message: &str) {
+        let generation = self.setup.generation;
+        self.env().out.error(kind, NO_ID, generation, message);
+    }
+
+    /// Appends a `Timer` record (inline mode: the next timer is due in `ms`).
+    pub fn timer(&mut self, ms: u32) {
+        self.env().out.timer(ms);
+    }
+
     /// Records that the guest consumed `bytes` of `id`'s input (threaded mode's flow control).
     pub fn ack(&mut self, id: u32, bytes: usize) {
         self.env().out.ack(id, bytes as u32);
@@ -139,30 +191,10 @@ impl Executor {
             } => self.reply(instance, call, status, &bytes),
             Event::Tick => self.tick(),
         }
-        if self.setup.report_deadlines {
-            self.report_deadline();
-        }
-    }
-
-    /// Inline mode: tells JS (a `Timer` record) when the next timer is due, if that changed.
-    fn report_deadline(&mut self) {
-        let next = self.next_deadline();
-        if self.reported == Some(next) {
-            return;
-        }
-        self.reported = Some(next);
-        let ms = next.map_or(NO_TIMER, |at| {
-            let wait = at.saturating_duration_since(Instant::now());
-            // Rounded up: a timer that fires early only finds nothing due and waits again.
-            (wait.as_micros().div_ceil(1000)).min(NO_TIMER as u128 - 1) as u32
-        });
-        self.env().out.timer(ms);
     }
 
     /// Runs every timer and timeout due now, each as an event of its own.
     fn tick(&mut self) {
-        // JS's timer is spent: whatever is next must be reported again.
-        self.reported = None;
         let now = Instant::now();
         while self.live.is_some() {
             let Some(due) = self.env().timers.pop_due(now) else {
@@ -187,7 +219,7 @@ impl Executor {
 
     /// A new connection: registers `id` and calls `onConnection(id)`.
     fn open(&mut self, id: u32, peer: Peer) {
-        if self.live.is_none() {
+        if self.live.is_none() && !self.retiring {
             let out = std::mem::take(&mut self.env().out);
             self.restart(out);
         }
@@ -362,30 +394,34 @@ impl Executor {
         let env = self.env.as_mut(&mut self.store);
         env.failure = None;
         let mut out = std::mem::take(&mut env.out);
-        out.text(Op::Error, failure.kind as u8, id, &failure.message);
+        out.error(failure.kind, id, self.setup.generation, &failure.message);
         for cid in env.conns.drain_ids() {
             out.command(Op::Close, cid);
             self.stats.closed += 1;
         }
         self.live = None;
+        if self.retiring {
+            // Replaced by a reload and now without connections: nothing to restart for.
+            self.env().out = out;
+            return;
+        }
         self.restart(out);
     }
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, &self.setup, self.generation.wrapping_add(1)) {
+        match instantiate(&self.guest, &self.setup) {
             Ok((store, env, live)) => {
-                self.generation = self.generation.wrapping_add(1);
                 self.stats += self.env.as_ref(&self.store).stats;
                 self.store = store;
                 self.env = env;
                 self.live = Some(live);
                 self.stats.restarts += 1;
             }
-            Err(f) => out.text(
-                Op::Error,
-                Kind::Host as u8,
+            Err(f) => out.error(
+                Kind::Host,
                 NO_ID,
+                self.setup.generation,
                 &format!("cannot restart guest '{}': {}", self.guest.name, f.message),
             ),
         }
@@ -430,7 +466,6 @@ fn explain(
 fn instantiate(
     guest: &Guest,
     setup: &Setup,
-    generation: u32,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
     let mut host = HostEnv::new(
@@ -440,7 +475,8 @@ fn instantiate(
         setup.shared.clone(),
     );
     host.host_functions = setup.host_functions.clone();
-    host.instance = generation;
+    host.instance = setup.next_instance();
+    host.generation = setup.generation;
     let env = FunctionEnv::new(&mut store, host);
     let imports = imports::build(&mut store, &env);
     let grow = GrowWatch::default();

@@ -17,6 +17,8 @@
 //! offset 12 [len] payload (written bytes, or UTF-8 text)
 //! ```
 
+use crate::instance::failure::Kind;
+
 /// Size of a record header in bytes.
 pub const HEADER: usize = 12;
 /// Capacity an outbox keeps between batches; a larger one is released after use.
@@ -40,7 +42,8 @@ pub enum Op {
     Resume = 5,
     /// A line of guest output; `sub` is the level, the payload is UTF-8.
     Log = 6,
-    /// A guest failure; `sub` is the kind, the payload the UTF-8 message.
+    /// A guest failure; `sub` is the kind, the u16 at offset 2 the generation of the guest that
+    /// failed (its low 16 bits), the payload the UTF-8 message.
     Error = 7,
     /// `Socket.write` just returned false on this connection: JS calls the bridge's `drain` once
     /// the socket's queue is below `highWaterMark` (at once, if it already is).
@@ -200,7 +203,22 @@ impl Outbox {
         self.last_write = None;
     }
 
-    /// Appends a record whose payload is text (`Log`, `Error`).
+    /// Appends an `Error` record: a failure of `kind` of the guest loaded as `generation`, whose
+    /// low 16 bits go in the u16 at offset 2 (JS widens them against `bridge.generation`).
+    pub fn error(&mut self, kind: Kind, id: u32, generation: u32, text: &str) {
+        let at = self.header(Op::Error, kind as u8, id, text.len());
+        self.buf[at + 2..at + 4].copy_from_slice(&(generation as u16).to_le_bytes());
+        self.buf.extend_from_slice(text.as_bytes());
+        self.last_write = None;
+    }
+
+    /// Appends whole records encoded elsewhere (another outbox's batch).
+    pub fn append(&mut self, records: &[u8]) {
+        self.buf.extend_from_slice(records);
+        self.last_write = None;
+    }
+
+    /// Appends a record whose payload is text (`Log`).
     pub fn text(&mut self, op: Op, sub: u8, id: u32, text: &str) {
         self.header(op, sub, id, text.len());
         self.buf.extend_from_slice(text.as_bytes());
@@ -278,14 +296,14 @@ mod tests {
     #[test]
     fn text_records_carry_sub_and_id() {
         let mut o = Outbox::default();
-        o.text(Op::Error, 2, NO_ID, "boom at a.ts:1:2");
+        o.text(Op::Log, 2, NO_ID, "boom at a.ts:1:2");
         let taken = o.take();
         assert!(o.bytes().is_empty());
         let recs = decode(&taken).unwrap();
         assert_eq!(
             recs[0],
             Record {
-                op: Op::Error,
+                op: Op::Log,
                 sub: 2,
                 id: NO_ID,
                 payload: b"boom at a.ts:1:2"

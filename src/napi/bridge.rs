@@ -12,10 +12,12 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
 use crate::bridge::event::{Event, Peer};
+use crate::bridge::generations::Reload;
 use crate::bridge::pool::Sink;
 use crate::bridge::shared::Shared;
-use crate::bridge::{Bridge, Options as BridgeOptions};
+use crate::bridge::{Bridge, Options as BridgeOptions, Preparing};
 use crate::guest::Code;
+use crate::instance::failure::{Failure, Kind};
 use crate::napi::compile::CompiledGuest;
 use crate::policy::allow::Allowlist;
 use crate::policy::limits::Limits;
@@ -85,6 +87,35 @@ impl Task for JoinTask {
 
     fn resolve(&mut self, _env: Env, _: ()) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Waits (on the libuv pool) for a reload's new instances to start: resolves to null when they
+/// did, else to why not.
+pub struct ReloadTask {
+    preparing: Option<Preparing>,
+}
+
+impl Task for ReloadTask {
+    type Output = Option<String>;
+    type JsValue = Option<String>;
+
+    fn compute(&mut self) -> Result<Option<String>> {
+        let ready = match self.preparing.take() {
+            Some(Preparing::Done(ready)) => ready,
+            Some(Preparing::Waiting(rx)) => rx.recv().unwrap_or_else(|_| {
+                Err(Failure::new(
+                    Kind::Host,
+                    "the worker threads stopped before starting the new guest",
+                ))
+            }),
+            None => Ok(()),
+        };
+        Ok(ready.err().map(|f| f.message))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Option<String>) -> Result<Option<String>> {
+        Ok(output)
     }
 }
 
@@ -167,7 +198,7 @@ pub(crate) const BUSY: &std::ffi::CStr =
 fn start_failed(guest: &CompiledGuest, message: &str) -> Error<String> {
     Error::new(
         Code::StartFailed.as_str().to_string(),
-        format!("cannot load guest '{}': {message}", guest.inner.name),
+        format!("cannot load guest '{}': {message}", guest.name()),
     )
 }
 
@@ -205,8 +236,11 @@ impl NativeBridge {
         .with_max_event_output(options.max_event_output_bytes as usize);
         let config: Arc<[u8]> = Arc::from(options.config.as_deref().unwrap_or_default());
         let shared = Arc::new(Shared::new(options.max_shared_bytes as usize));
+        let module = guest
+            .take()
+            .map_err(|m| Error::new("ERR_INVALID_ARG_VALUE".to_string(), m))?;
         let bridge = Bridge::new(
-            guest.inner.clone(),
+            module,
             BridgeOptions {
                 limits,
                 threads,
@@ -327,6 +361,28 @@ impl NativeBridge {
         self.shared.add(key, delta).ok()
     }
 
+    /// `bridge.shared.setIf`: compare-and-set (`expected` null: the key must be absent; `value`
+    /// null: delete it). 1 stored, 0 the value was another, -2 key too long, -3 over
+    /// `maxSharedBytes`.
+    #[napi]
+    pub fn shared_set_if(&self, key: &[u8], expected: Option<&[u8]>, value: Option<&[u8]>) -> i32 {
+        self.shared
+            .set_if(key, expected, value)
+            .map_or_else(|r| r.code(), i32::from)
+    }
+
+    /// `bridge.shared.keys`: the keys that start with `prefix`, sorted bytewise (O(keys in the
+    /// store), see `Shared::keys`); empty for a prefix over 1 KiB, which JS refuses first.
+    #[napi]
+    pub fn shared_keys(&self, prefix: &[u8]) -> Vec<Buffer> {
+        self.shared
+            .keys(prefix)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Buffer::from)
+            .collect()
+    }
+
     /// `bridge.send(id, data)` (`id` > 0) or `bridge.broadcast(data)` (`id` 0): onMessage.
     #[napi]
     pub fn message(&self, id: u32, data: &[u8]) -> Result<u32> {
@@ -392,6 +448,37 @@ impl NativeBridge {
     #[napi]
     pub fn flush(&self) -> Result<u32> {
         Ok(self.core()?.out())
+    }
+
+    /// `bridge.reload`, first half: starts instances of `guest` beside the current ones (one per
+    /// worker), as generation `generation`, with `config` replacing the configuration when
+    /// given. Resolves to null once they started (the first worker to answer tells), or to why
+    /// not; then `finishReload` switches or drops them.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn reload(
+        &self,
+        guest: &CompiledGuest,
+        config: Option<Buffer>,
+        generation: u32,
+    ) -> Result<AsyncTask<ReloadTask>> {
+        let reload = Reload {
+            guest: guest.take().map_err(Error::from_reason)?,
+            config: config.map(|c| Arc::from(c.as_ref())),
+            generation,
+        };
+        let preparing = self.core()?.bridge.prepare_reload(reload);
+        Ok(AsyncTask::new(ReloadTask {
+            preparing: Some(preparing),
+        }))
+    }
+
+    /// `bridge.reload`, second half: `commit` switches new connections to the instances
+    /// `reload` started; false drops them.
+    #[napi]
+    pub fn finish_reload(&self, commit: bool) -> Result<u32> {
+        let mut core = self.core()?;
+        core.bridge.finish_reload(commit);
+        Ok(core.out())
     }
 
     /// Stops the worker threads after their queued events; `join()` on the result waits for

@@ -2,21 +2,48 @@
 //! bad guest: both give back either the compiled guest or a `LoadFailure` with the problem's
 //! stable code, which js/errors.js turns into the `Error` users see.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::abi::Abi;
 use crate::guest::cache;
 use crate::guest::memcap::MemoryCap;
 use crate::guest::{self, Guest, LoadError};
 
-/// A compiled, validated guest module (`compile` / `compileSync`).
+/// A compiled, validated guest module (`compile` / `compileSync`), for one bridge or reload:
+/// starting it takes the module out (`take`), so what Node's garbage collector keeps of this
+/// object afterwards is only its name and export list, never a compiled module.
 #[napi]
 pub struct CompiledGuest {
-    pub(crate) inner: Arc<Guest>,
+    inner: RefCell<Option<Arc<Guest>>>,
+    name: String,
+    abi: Abi,
     cache: Option<CacheInfo>,
+}
+
+impl CompiledGuest {
+    fn new(guest: Guest, cache: Option<CacheInfo>) -> CompiledGuest {
+        CompiledGuest {
+            name: guest.name.clone(),
+            abi: guest.abi.clone(),
+            inner: RefCell::new(Some(Arc::new(guest))),
+            cache,
+        }
+    }
+
+    /// The module, taken out to start a bridge or a reload with.
+    pub(crate) fn take(&self) -> std::result::Result<Arc<Guest>, String> {
+        self.inner.borrow_mut().take().ok_or_else(|| {
+            format!(
+                "the compiled guest '{}' was started already: compile it again",
+                self.name
+            )
+        })
+    }
 }
 
 /// How the module cache served a load (`bridge.cache` in JS).
@@ -40,10 +67,16 @@ impl CompiledGuest {
         self.cache.clone()
     }
 
+    /// The guest's name (its file name, or what `load` was given).
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
     /// Whether the guest exports `name` (an export the host calls, such as `onMessage`).
     #[napi]
     pub fn has_export(&self, name: String) -> bool {
-        self.inner.abi.exports(&name)
+        self.abi.exports(&name)
     }
 }
 
@@ -104,10 +137,20 @@ impl Load {
                 (g, Some(cache_info(outcome)))
             }
         };
-        Ok(CompiledGuest {
-            inner: Arc::new(guest),
-            cache,
-        })
+        release_compiler_memory();
+        Ok(CompiledGuest::new(guest, cache))
+    }
+}
+
+/// Hands the memory the compiler freed back to the system. Compiling runs on the libuv pool,
+/// whose threads each get a malloc arena of their own; the compiler's short-lived allocations
+/// would otherwise stay resident in each of them (measured: about +16 MiB over a series of hot
+/// reloads, test/scripts/reload-memory.js).
+fn release_compiler_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the system; it touches no live data.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

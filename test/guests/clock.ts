@@ -15,7 +15,17 @@
 //                        "sset <code>", "sdel <true|false>", "sadd <new value>"
 //   skey N               Shared.set with a key of N bytes -> "skey <code>"
 //   sbadptr              Shared.get into a pointer outside memory (a trap)
+//   sif K E V            Shared.setIfString(K, E, V), "-" for null -> "sif <code>"
+//   sincr K              a compare-and-set loop adding 1 to the decimal string under K ->
+//                        "sincr <new value> <retries>"
+//   skeys P              Shared.keys(P) -> "skeys <count> <keys joined by ,>"
+//   sifraw kP kL eP eL vP vL     the raw Shared.setIf import -> "sifraw <code>"
+//   skeysraw pP pL oP oC         the raw Shared.keys import -> "skeysraw <code> <entries>"
+//                        (raw arguments: "S" is a scratch buffer starting "key", "O" 2 KiB of it
+//                        for a listing, anything else a number, e.g. 4294967280); <entries> is
+//                        how many whole entries the listing wrote at "O"
 //   trap                 unreachable
+//   busy N               runs for N ms inside the event, then "busy done"
 //   call NAME DATA       "before", Host.call(NAME, DATA, this connection) -> "called <code>",
 //                        "after"; its onReply writes "reply <call> <status> <data>" here
 //   calls N NAME         N calls of NAME with data i -> "calls <handed out> <first refusal>"
@@ -31,6 +41,58 @@ declare function raw_remote_address(id: u32, ptr: usize, cap: u32): i32;
 // @ts-ignore: decorator
 @external("Shared", "get")
 declare function raw_shared_get(kPtr: usize, kLen: u32, outPtr: usize, outCap: u32): i32;
+// @ts-ignore: decorator
+@external("Shared", "setIf")
+declare function raw_shared_set_if(kPtr: usize, kLen: i32, ePtr: usize, eLen: i32, vPtr: usize, vLen: i32): i32;
+// @ts-ignore: decorator
+@external("Shared", "keys")
+declare function raw_shared_keys(pPtr: usize, pLen: i32, outPtr: usize, outCap: i32): i32;
+
+const SCRATCH_BYTES = 4096;
+const scratch = new ArrayBuffer(SCRATCH_BYTES);
+
+/** A raw import argument: "S" is the scratch buffer, "O" its second half, else a number. */
+function rawArg(word: string): i32 {
+  if (word == "S") return <i32>changetype<usize>(scratch);
+  if (word == "O") return <i32>(changetype<usize>(scratch) + 2048);
+  return <i32>I64.parseInt(word);
+}
+
+function fillScratch(): void {
+  const base = changetype<usize>(scratch);
+  memory.fill(base, 0xee, SCRATCH_BYTES);
+  store<u8>(base, 0x6b); // "key"
+  store<u8>(base + 1, 0x65);
+  store<u8>(base + 2, 0x79);
+}
+
+/** The entries (u32 length, bytes) at scratch + 2048 up to the untouched fill. */
+function entriesWritten(): i32 {
+  const base = changetype<usize>(scratch) + 2048;
+  let at: usize = 0;
+  let n = 0;
+  while (at + 4 <= 2048) {
+    const len = load<u32>(base + at);
+    if (len == 0xeeeeeeee || at + 4 + <usize>len > 2048) break;
+    at += 4 + <usize>len;
+    n++;
+  }
+  return n;
+}
+
+/** Adds 1 to the decimal string under `key` with a compare-and-set loop: "<new value> <retries>". */
+function casIncrement(key: string): string {
+  let retries = 0;
+  while (true) {
+    const old = Shared.get(key);
+    const n = old === null ? <i64>0 : I64.parseInt(String.UTF8.decode(changetype<ArrayBuffer>(old)));
+    const next = (n + 1).toString();
+    const code = Shared.setIf(key, old, String.UTF8.encode(next));
+    if (code == 1) return next + " " + retries.toString();
+    if (code < 0) return code.toString() + " " + retries.toString();
+    retries++;
+  }
+}
 
 const readers = new Map<u32, LineReader>();
 let reporter: u32 = 0;
@@ -98,7 +160,32 @@ function command(id: u32, line: string): void {
     Shared.set("x", "value");
     const k = String.UTF8.encode("x");
     raw_shared_get(changetype<usize>(k), 1, 0xfffffff0, 64);
+  } else if (word == "sif") {
+    const parts = arg.split(" ");
+    const e: string | null = parts[1] == "-" ? null : parts[1];
+    const v: string | null = parts[2] == "-" ? null : parts[2];
+    say(id, "sif " + Shared.setIfString(parts[0], e, v).toString());
+  } else if (word == "sincr") say(id, "sincr " + casIncrement(arg));
+  else if (word == "skeys") {
+    const list = Shared.keys(arg);
+    say(id, "skeys " + list.length.toString() + " " + list.join(","));
+  } else if (word == "sifraw") {
+    const a = arg.split(" ");
+    fillScratch();
+    const code = raw_shared_set_if(rawArg(a[0]), rawArg(a[1]), rawArg(a[2]), rawArg(a[3]), rawArg(a[4]), rawArg(a[5]));
+    say(id, "sifraw " + code.toString());
+  } else if (word == "skeysraw") {
+    const a = arg.split(" ");
+    fillScratch();
+    const code = raw_shared_keys(rawArg(a[0]), rawArg(a[1]), rawArg(a[2]), rawArg(a[3]));
+    say(id, "skeysraw " + code.toString() + " " + entriesWritten().toString());
   } else if (word == "trap") unreachable();
+  else if (word == "busy") {
+    // Runs for N ms inside this one event (a guest stuck in a long event).
+    const until = Date.now() + <i64>n;
+    while (Date.now() < until) {}
+    say(id, "busy done");
+  }
   else if (word == "call") {
     const sp = arg.indexOf(" ");
     const name = sp < 0 ? arg : arg.substring(0, sp);

@@ -103,9 +103,12 @@ pub struct HostEnv {
     pub host_functions: Arc<HashSet<String>>,
     /// `Host.call`s in flight.
     pub calls: Calls,
-    /// Which instance of its executor this is (replies carry it, so a successor drops the
-    /// answers to calls its failed predecessor made).
+    /// Which instance of the bridge this is, unique within it (replies carry it, so a successor
+    /// drops the answers to calls its failed predecessor made, and a reloaded guest those of
+    /// the guest it replaced).
     pub instance: u32,
+    /// Which load of the bridge's guest this instance runs (`bridge.generation`).
+    pub generation: u32,
     /// What the current event has produced so far, against the per-event caps.
     event: EventOutput,
     /// `console.time` labels running (`env.rs`).
@@ -132,6 +135,7 @@ impl HostEnv {
             host_functions: Arc::default(),
             calls: Calls::default(),
             instance: 0,
+            generation: 1,
             event: EventOutput::default(),
             time_labels: HashMap::new(),
             seed_counter: 0,

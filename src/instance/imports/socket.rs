@@ -52,7 +52,7 @@ pub(crate) fn write(mut ctx: Ctx, id: i32, ptr: i32, len: i32) -> Result<i32, Ru
             limits.hard_cap,
             limits.hard_cap_rule()
         );
-        env.out.text(Op::Error, Kind::Host as u8, id, &message);
+        env.out.error(Kind::Host, id, env.generation, &message);
         env.out.command(Op::Close, id);
         return Ok(0);
     }
