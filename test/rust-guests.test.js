@@ -157,6 +157,19 @@ for (const mode of MODES) {
       assert.deepEqual(g.errors, []);
     });
 
+    it('uses the shared store through the SDK: set, compare-and-set and keys by prefix', async function () {
+      assert.equal(await ask('set a1 x'), 'set ok');
+      assert.equal(await ask('set a2 y'), 'set ok');
+      assert.equal(await ask('setif a1 x z'), 'setif true');
+      assert.equal(await ask('setif a1 x w'), 'setif false');
+      assert.equal(await ask('setif a3 - n'), 'setif true');
+      assert.equal(await ask('setif a2 y -'), 'setif true');
+      assert.equal(await ask('keys a'), 'keys a1,a3');
+      assert.equal(await ask('keys zz'), 'keys'); // no key (the answer is trimmed)
+      assert.equal(g.bridge.shared.get('a1').toString(), 'z');
+      assert.equal(await ask(`keys ${'p'.repeat(1100)}`), 'keys refused');
+    });
+
     it('reports a panic as its error line and a trap GuestError, and std::process::exit(4) as abort proc_exit(4)', async function () {
       const c = await g.connect();
       c.send('panic\n');

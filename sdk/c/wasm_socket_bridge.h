@@ -87,6 +87,14 @@ WSB_IMPORT("Shared", "set") int32_t wsb_shared_set(const void *key, uint32_t key
 WSB_IMPORT("Shared", "delete") int32_t wsb_shared_delete(const void *key, uint32_t key_len);
 /* Atomically adds to the little-endian i64 under the key: the new value, or INT64_MIN. */
 WSB_IMPORT("Shared", "add") int64_t wsb_shared_add(const void *key, uint32_t key_len, int64_t delta);
+/* Compare-and-set: when the key's value equals the `expected_len` bytes at `expected`
+ * (expected_len -1: when the key is absent), stores the `value_len` bytes at `value` (value_len -1:
+ * deletes the key) and returns 1; else 0. -2 key over 1 KiB, -3 the store would pass maxSharedBytes. */
+WSB_IMPORT("Shared", "setIf") int32_t wsb_shared_set_if(const void *key, uint32_t key_len, const void *expected, int32_t expected_len, const void *value, int32_t value_len);
+/* The keys starting with `prefix`, sorted, as entries of (u32 little-endian length, key bytes): the
+ * whole entries that fit in `cap`. Returns the full listing's length (call again with a bigger
+ * buffer when it is over `cap`), -2 prefix over 1 KiB. */
+WSB_IMPORT("Shared", "keys") int32_t wsb_shared_keys(const void *prefix, uint32_t prefix_len, void *out, uint32_t cap);
 
 /* ---- Events: define the ones you handle --------------------------------------------------- */
 

@@ -90,6 +90,17 @@ mod sys {
         pub fn shared_delete(key: *const u8, key_len: u32) -> i32;
         #[link_name = "add"]
         pub fn shared_add(key: *const u8, key_len: u32, delta: i64) -> i64;
+        #[link_name = "setIf"]
+        pub fn shared_set_if(
+            key: *const u8,
+            key_len: u32,
+            expected: *const u8,
+            expected_len: i32,
+            value: *const u8,
+            value_len: i32,
+        ) -> i32;
+        #[link_name = "keys"]
+        pub fn shared_keys(prefix: *const u8, prefix_len: u32, out: *mut u8, cap: u32) -> i32;
     }
 }
 
@@ -287,6 +298,62 @@ impl Shared {
             i64::MIN => None,
             v => Some(v),
         }
+    }
+    /// Compare-and-set, atomic under the store's lock: when the value of `key` is `expected`
+    /// (`None`: the key is absent), stores `value` (`None`: deletes the key) and answers
+    /// `Ok(true)`; `Ok(false)` when the value differed and nothing changed. A read-modify-write
+    /// no other instance can interleave: get, compute, `set_if`, and again on `Ok(false)`.
+    pub fn set_if(
+        key: &[u8],
+        expected: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<bool, Refused> {
+        let (ep, el) = expected.map_or((std::ptr::null(), -1), |e| (e.as_ptr(), len32(e) as i32));
+        let (vp, vl) = value.map_or((std::ptr::null(), -1), |v| (v.as_ptr(), len32(v) as i32));
+        match unsafe { sys::shared_set_if(key.as_ptr(), len32(key), ep, el, vp, vl) } {
+            1 => Ok(true),
+            0 => Ok(false),
+            c => Err(Refused::from_code(c)),
+        }
+    }
+    /// The keys starting with `prefix`, sorted bytewise; `None` for a prefix over 1 KiB (or a
+    /// listing that kept growing faster than it could be read, 8 times over).
+    pub fn keys(prefix: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut cap = 4096usize;
+        for _ in 0..8 {
+            let mut buf = vec![0u8; cap];
+            let n = unsafe {
+                sys::shared_keys(
+                    prefix.as_ptr(),
+                    len32(prefix),
+                    buf.as_mut_ptr(),
+                    len32(&buf),
+                )
+            };
+            if n < 0 {
+                return None;
+            }
+            let n = n as usize;
+            if n > cap {
+                // Other instances may add keys meanwhile: ask again with room to spare.
+                cap = n + n / 4;
+                continue;
+            }
+            buf.truncate(n);
+            let mut keys = Vec::new();
+            let mut at = 0;
+            while at + 4 <= buf.len() {
+                let len =
+                    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+                match buf.get(at + 4..at + 4 + len) {
+                    Some(key) => keys.push(key.to_vec()),
+                    None => break,
+                }
+                at += 4 + len;
+            }
+            return Some(keys);
+        }
+        None
     }
 }
 

@@ -11,10 +11,16 @@
 //!   panic           panic!("guest panicked on purpose"): the message as an error line, then a trap
 //!   sleep           std::thread::sleep(1 ms): poll_oneoff answers ENOSYS, so std panics
 //!   exit <n>        std::process::exit(n): GuestError abort proc_exit(n)
+//!
+//! And the SDK's shared-store wrappers (`-` stands for None):
+//!
+//!   set <k> <v>             Shared::set: "set ok"
+//!   setif <k> <old> <new>   Shared::set_if: "setif true" / "setif false"
+//!   keys <prefix>           Shared::keys: "keys k1,k2,.."
 use std::io::Read;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use wasm_socket_bridge_guest::{export_guest, Guest, Socket};
+use wasm_socket_bridge_guest::{export_guest, Guest, Shared, Socket};
 
 #[derive(Default)]
 struct Wasi;
@@ -74,6 +80,38 @@ impl Guest for Wasi {
                 answer(id, "slept");
             }
             "exit" => std::process::exit(arg.parse().unwrap_or(1)),
+            "set" => {
+                let (k, v) = arg.split_once(' ').unwrap_or((arg, ""));
+                match Shared::set(k.as_bytes(), v.as_bytes()) {
+                    Ok(()) => answer(id, "set ok"),
+                    Err(e) => answer(id, &format!("set {e}")),
+                }
+            }
+            "setif" => {
+                let parts: Vec<&str> = arg.split(' ').collect();
+                let opt = |s: &str| {
+                    if s == "-" {
+                        None
+                    } else {
+                        Some(s.as_bytes().to_vec())
+                    }
+                };
+                let (old, new) = (opt(parts[1]), opt(parts[2]));
+                match Shared::set_if(parts[0].as_bytes(), old.as_deref(), new.as_deref()) {
+                    Ok(done) => answer(id, &format!("setif {done}")),
+                    Err(e) => answer(id, &format!("setif {e}")),
+                }
+            }
+            "keys" => match Shared::keys(arg.as_bytes()) {
+                Some(keys) => {
+                    let names: Vec<String> = keys
+                        .iter()
+                        .map(|k| String::from_utf8_lossy(k).into_owned())
+                        .collect();
+                    answer(id, &format!("keys {}", names.join(",")))
+                }
+                None => answer(id, "keys refused"),
+            },
             _ => answer(id, "unknown"),
         }
     }
