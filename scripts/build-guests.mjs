@@ -1,9 +1,12 @@
 // Compiles every AssemblyScript guest (assembly/examples/*.ts, test/guests/*.ts, bench/guests/*.ts) to
-// build/guests/<name>.wasm, skipping those whose output is newer than every source.
+// build/guests/<name>.wasm, skipping those whose output is newer than every source; then the C
+// guests (examples/c/*.c, test/guests/c/*.c -> build/guests/c-<name>.wasm) and the Rust guests
+// (examples/rust/*/ -> build/guests/rust-<name>.wasm), see scripts/other-guests.mjs.
 import asc from 'assemblyscript/asc';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildOtherGuests } from './other-guests.mjs';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'build', 'guests');
@@ -39,4 +42,5 @@ for (const dir of dirs) {
     }
   }
 }
+if (!(await buildOtherGuests(root, out))) failed = true;
 if (failed) process.exit(1);

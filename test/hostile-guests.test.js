@@ -590,9 +590,14 @@ describe('hostile modules refused at load', function () {
       'missing export memory - the guest must export its linear memory as "memory" (AssemblyScript does by default; do not use --importMemory)',
     ],
     [
-      'imports only WASI (proc_exit)',
-      wat(`${AS_RUNTIME} ${EVENTS}`, '(import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))'),
-      'imports the host does not provide: wasi_snapshot_preview1.proc_exit - WASI is not available to guests (no files, clocks or environment); build without WASI',
+      'imports WASI proc_exit with the wrong signature',
+      wat(`${AS_RUNTIME} ${EVENTS}`, '(import "wasi_snapshot_preview1" "proc_exit" (func (param i64)))'),
+      'import wasi_snapshot_preview1.proc_exit has signature (i64) -> (), the host provides (i32) -> ()',
+    ],
+    [
+      'is a WASI command module',
+      wat(`${AS_RUNTIME} ${EVENTS} (func (export "_start"))`),
+      'a WASI command module (exports _start, no _initialize) - a guest is a library whose exports the host calls: build a reactor (C with zig cc or clang: -mexec-model=reactor; Rust: crate-type = ["cdylib"]; TinyGo: -buildmode=c-shared)',
     ],
     [
       'imports an env function the host does not know',

@@ -28,7 +28,7 @@ describe('loading guests', function () {
   const refusals = [
     ['not-wasm.txt', /^Error: cannot load guest '.*not-wasm\.txt': not a WebAssembly module \(it does not start with the \\0asm magic bytes\)/],
     ['missing-ondata.wat', /^Error: cannot load guest '.*missing-ondata\.wat': missing export onData\(id: u32, data: ArrayBuffer\) - export it from the guest's entry file$/],
-    ['unknown-imports.wat', /^Error: cannot load guest '.*unknown-imports\.wat': imports the host does not provide: wasi_snapshot_preview1\.fd_write, my\.thing - WASI is not available/],
+    ['unknown-imports.wat', /^Error: cannot load guest '.*unknown-imports\.wat': imports the host does not provide: wasi_unstable\.fd_write, my\.thing - the host provides WASI preview1/],
     ['no-allocator.wat', /^Error: cannot load guest '.*no-allocator\.wat': no usable allocator - export __new, __pin and __unpin \(AssemblyScript >= 0\.18: build with --exportRuntime\)/],
     ['start-trap.wat', /^Error: cannot load guest '.*start-trap\.wat': its start function failed: unreachable/],
   ];

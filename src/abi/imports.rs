@@ -10,7 +10,7 @@ use wasmer::{Function, FunctionEnv, Imports, Store, Type};
 
 use crate::abi::Sig;
 use crate::instance::imports::env::{self, Timer};
-use crate::instance::imports::{Ctx, HostEnv, host, level, shared, socket, timer};
+use crate::instance::imports::{Ctx, HostEnv, host, level, shared, socket, timer, wasi};
 
 type Make = fn(&mut Store, &FunctionEnv<HostEnv>) -> Function;
 
@@ -75,6 +75,54 @@ pub static HOST_IMPORTS: &[HostImport] = &[
     import!("env", "console.time", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::Start, p)),
     import!("env", "console.timeLog", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::Log, p)),
     import!("env", "console.timeEnd", [I32] -> [], |c: Ctx, p: i32| env::timer(c, Timer::End, p)),
+    // WASI preview1 without capabilities (instance/imports/wasi.rs; docs/guest-abi.md has the
+    // table of answers).
+    import!("wasi_snapshot_preview1", "args_get", [I32, I32] -> [I32], wasi::list_get),
+    import!("wasi_snapshot_preview1", "args_sizes_get", [I32, I32] -> [I32], wasi::sizes_get),
+    import!("wasi_snapshot_preview1", "environ_get", [I32, I32] -> [I32], wasi::list_get),
+    import!("wasi_snapshot_preview1", "environ_sizes_get", [I32, I32] -> [I32], wasi::sizes_get),
+    import!("wasi_snapshot_preview1", "clock_res_get", [I32, I32] -> [I32], wasi::clock_res_get),
+    import!("wasi_snapshot_preview1", "clock_time_get", [I32, I64, I32] -> [I32], wasi::clock_time_get),
+    import!("wasi_snapshot_preview1", "fd_advise", [I32, I64, I64, I32] -> [I32], |_: Ctx, fd: i32, _: i64, _: i64, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_allocate", [I32, I64, I64] -> [I32], |_: Ctx, fd: i32, _: i64, _: i64| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_close", [I32] -> [I32], |_: Ctx, fd: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_datasync", [I32] -> [I32], |_: Ctx, fd: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_fdstat_get", [I32, I32] -> [I32], wasi::fd_fdstat_get),
+    import!("wasi_snapshot_preview1", "fd_fdstat_set_flags", [I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_fdstat_set_rights", [I32, I64, I64] -> [I32], |_: Ctx, fd: i32, _: i64, _: i64| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_filestat_get", [I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_filestat_set_size", [I32, I64] -> [I32], |_: Ctx, fd: i32, _: i64| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_filestat_set_times", [I32, I64, I64, I32] -> [I32], |_: Ctx, fd: i32, _: i64, _: i64, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_pread", [I32, I32, I32, I64, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i64, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_prestat_get", [I32, I32] -> [I32], |_: Ctx, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "fd_prestat_dir_name", [I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "fd_pwrite", [I32, I32, I32, I64, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i64, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_read", [I32, I32, I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_readdir", [I32, I32, I32, I64, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i64, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_renumber", [I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_seek", [I32, I64, I32, I32] -> [I32], |_: Ctx, fd: i32, _: i64, _: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_sync", [I32] -> [I32], |_: Ctx, fd: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_tell", [I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "fd_write", [I32, I32, I32, I32] -> [I32], wasi::fd_write),
+    import!("wasi_snapshot_preview1", "path_create_directory", [I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_filestat_get", [I32, I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_filestat_set_times", [I32, I32, I32, I32, I64, I64, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_link", [I32, I32, I32, I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_open", [I32, I32, I32, I32, I32, I64, I64, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_readlink", [I32, I32, I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_remove_directory", [I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_rename", [I32, I32, I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_symlink", [I32, I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "path_unlink_file", [I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32| wasi::no_dir()),
+    import!("wasi_snapshot_preview1", "poll_oneoff", [I32, I32, I32, I32] -> [I32], |_: Ctx, _: i32, _: i32, _: i32, _: i32| wasi::nosys()),
+    import!("wasi_snapshot_preview1", "proc_exit", [I32] -> [], wasi::proc_exit),
+    import!("wasi_snapshot_preview1", "proc_raise", [I32] -> [I32], |_: Ctx, _: i32| wasi::nosys()),
+    import!("wasi_snapshot_preview1", "random_get", [I32, I32] -> [I32], wasi::random_get),
+    import!("wasi_snapshot_preview1", "sched_yield", [] -> [I32], wasi::sched_yield),
+    import!("wasi_snapshot_preview1", "sock_accept", [I32, I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "sock_recv", [I32, I32, I32, I32, I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i32, _: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "sock_send", [I32, I32, I32, I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32, _: i32, _: i32, _: i32| wasi::fd_other(fd)),
+    import!("wasi_snapshot_preview1", "sock_shutdown", [I32, I32] -> [I32], |_: Ctx, fd: i32, _: i32| wasi::fd_other(fd)),
 ];
 
 /// Builds the imports for one instance.

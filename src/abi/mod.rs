@@ -112,6 +112,10 @@ const NO_ALLOCATOR: &str = "no usable allocator - export __new, __pin and __unpi
     (AssemblyScript >= 0.18: build with --exportRuntime), __alloc, __retain and __release \
     (AssemblyScript < 0.18), or alloc(size) -> ptr and dealloc(ptr, size) (other languages)";
 
+const COMMAND_MODULE: &str = "a WASI command module (exports _start, no _initialize) - a guest is \
+    a library whose exports the host calls: build a reactor (C with zig cc or clang: \
+    -mexec-model=reactor; Rust: crate-type = [\"cdylib\"]; TinyGo: -buildmode=c-shared)";
+
 const ENTRY_HINT: &str = "export it from the guest's entry file";
 
 /// Whether `shape` has export `e` with its signature: `Ok(true)` present, `Ok(false)` absent,
@@ -211,6 +215,9 @@ pub fn detect(shape: &Shape) -> Result<Abi, Vec<Problem>> {
             ));
         }
     }
+    if shape.exports.contains_key("_start") && !shape.exports.contains_key("_initialize") {
+        problems.push(Problem::new(Code::MissingExport, COMMAND_MODULE));
+    }
     if !matches!(shape.exports.get("memory"), Some(Export::Memory)) {
         problems.push(Problem::new(
             Code::MissingExport,
@@ -257,7 +264,10 @@ pub fn check_imports(shape: &Shape, provided: &[(&str, &str, Sig)]) -> Result<()
         let wasi = unknown.iter().any(|u| u.starts_with("wasi"));
         let mut msg = format!("imports the host does not provide: {}", unknown.join(", "));
         if wasi {
-            msg.push_str(" - WASI is not available to guests (no files, clocks or environment); build without WASI");
+            msg.push_str(
+                " - the host provides WASI preview1 (wasi_snapshot_preview1) only; build for \
+                 wasm32-wasi / wasm32-wasip1, not another WASI version",
+            );
         } else {
             msg.push_str(
                 " - the host provides the Socket and env imports listed in docs/guest-abi.md",
@@ -433,7 +443,18 @@ mod tests {
             errs[0].contains("wasi_snapshot_preview1.fd_write, foo.bar"),
             "{errs:?}"
         );
-        assert!(errs[0].contains("WASI is not available"), "{errs:?}");
+        assert!(errs[0].contains("WASI preview1"), "{errs:?}");
+    }
+
+    #[test]
+    fn a_wasi_command_module_is_refused_with_how_to_build_a_reactor() {
+        let mut e = as_modern();
+        e.push(("_start", f(&[], &[])));
+        let errs = messages(detect(&shape(&e)).unwrap_err());
+        assert_eq!(errs, vec![COMMAND_MODULE.to_string()]);
+        assert!(errs[0].contains("-mexec-model=reactor"), "{errs:?}");
+        e.push(("_initialize", f(&[], &[])));
+        assert!(detect(&shape(&e)).unwrap().initialize);
     }
 
     #[test]

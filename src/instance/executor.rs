@@ -365,6 +365,7 @@ impl Executor {
             }
             call(&live.exports, store)
         }));
+        self.env.as_mut(&mut self.store).end_event();
         let failure = match outcome {
             Ok(Ok(())) => return,
             Ok(Err(err)) => explain(
@@ -497,6 +498,7 @@ fn instantiate(
             Some(fuel) => fuel.refill(&mut store).and_then(|()| init.call(&mut store)),
             None => init.call(&mut store),
         };
+        env.as_mut(&mut store).end_event();
         if let Err(err) = result {
             let f = explain(&mut store, &env, exports.fuel.as_ref(), &grow, guest, &err);
             return Err(start_failed(f));

@@ -19,6 +19,7 @@ pub mod host;
 pub mod shared;
 pub mod socket;
 pub mod timer;
+pub mod wasi;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -112,8 +113,10 @@ pub struct HostEnv {
     event: EventOutput,
     /// `console.time` labels running (`env.rs`).
     pub(crate) time_labels: HashMap<String, Instant>,
-    /// Makes every `env.seed` differ.
+    /// Makes every `env.seed` (and `random_get` word) differ.
     seed_counter: u64,
+    /// WASI's held partial stdout / stderr lines (`wasi.rs`).
+    wasi: wasi::WasiState,
 }
 
 impl HostEnv {
@@ -136,6 +139,7 @@ impl HostEnv {
             event: EventOutput::default(),
             time_labels: HashMap::new(),
             seed_counter: 0,
+            wasi: wasi::WasiState::default(),
         }
     }
 
