@@ -1,6 +1,6 @@
 // Types of wasm-socket-bridge/testing: serve a guest on 127.0.0.1:0 and talk to it in tests.
 import type { Server, ServerOpts, Socket } from 'node:net';
-import type { Bridge, BridgeOptions, GuestError, LogLevel } from './index';
+import type { Bridge, BridgeOptions, GuestError, LogLevel, NativeServer } from './index';
 
 /**
  * When a read is complete: a byte count, a string or bytes the data must contain, a RegExp its
@@ -34,13 +34,16 @@ export declare class Client {
 }
 
 export interface ServeGuestOptions extends BridgeOptions {
-  /** createServer's options, e.g. { allowHalfOpen: true }. */
+  /** createServer's options, e.g. { allowHalfOpen: true } (natively only allowHalfOpen counts). */
   server?: ServerOpts;
+  /** Serve it natively on the worker threads (`bridge.listen`; needs `threads` >= 1). Default false. */
+  native?: boolean;
 }
 
 export interface ServedGuest {
   readonly bridge: Bridge;
-  readonly server: Server;
+  /** The net.Server, or the NativeServer with `native`. */
+  readonly server: Server | NativeServer;
   readonly host: '127.0.0.1';
   readonly port: number;
   /** Every 'log' line so far. */

@@ -127,21 +127,28 @@ function preview(buf) {
 /**
  * Loads a guest (a path, URL or bytes, as Bridge.load), serves it with createServer on
  * 127.0.0.1:0, and records its 'log' lines and GuestErrors. `options` are Bridge.load's, plus
- * `server`: createServer's options (e.g. { allowHalfOpen: true }).
+ * `server`: createServer's options (e.g. { allowHalfOpen: true }), and `native: true` to serve
+ * it natively on the worker threads instead (`bridge.listen`; needs `threads` >= 1).
  */
 async function serveGuest(source, options = {}) {
-  const { server: serverOptions, ...bridgeOptions } = options;
+  const { server: serverOptions, native, ...bridgeOptions } = options;
   const bridge = await Bridge.load(source, bridgeOptions);
   const logs = [];
   const errors = [];
   const clients = new Set();
   bridge.on('log', (line, level) => logs.push({ line, level }));
   bridge.on('error', (e) => errors.push(e));
-  const server = createServer(bridge, serverOptions || {});
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
+  let server;
+  if (native) {
+    const allowHalfOpen = Boolean(serverOptions && serverOptions.allowHalfOpen);
+    server = await bridge.listen({ port: 0, host: '127.0.0.1', allowHalfOpen });
+  } else {
+    server = createServer(bridge, serverOptions || {});
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+  }
   const { port } = server.address();
   const waitFor = (what, test, timeout) =>
     new Promise((resolve, reject) => {
@@ -193,7 +200,7 @@ async function serveGuest(source, options = {}) {
     /** Closes every client, the server and the bridge. */
     async close() {
       for (const c of clients) c.close();
-      const closed = new Promise((resolve) => server.close(resolve));
+      const closed = native ? server.close() : new Promise((resolve) => server.close(resolve));
       await bridge.close();
       await closed;
     },

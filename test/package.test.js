@@ -84,7 +84,7 @@ describe('the npm package, installed from its tarball', function () {
   });
 
   it('holds the addon, js/, the types, the AssemblyScript, C and Rust SDKs and the docs, and nothing else', function () {
-    const allowed = /^(wasm-socket-bridge\.[a-z0-9-]+\.node|js\/[a-z.]+\.m?js|index\.d\.m?ts|testing\.d\.m?ts|sdk\/c\/[a-z_]+\.h|sdk\/rust\/(Cargo\.toml|src\/[a-z_]+\.rs)|assembly\/.+\.(ts|json)|README\.md|docs\/[A-Za-z-]+\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
+    const allowed = /^(wasm-socket-bridge\.[a-z0-9-]+\.node|js\/[a-z.-]+\.m?js|index\.d\.m?ts|testing\.d\.m?ts|sdk\/c\/[a-z_]+\.h|sdk\/rust\/(Cargo\.toml|src\/[a-z_]+\.rs)|assembly\/.+\.(ts|json)|README\.md|docs\/[A-Za-z-]+\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
     for (const f of files) assert.match(f, allowed, `unexpected file in the package: ${f}`);
     for (const needed of ['wasm-socket-bridge.linux-x64-gnu.node', 'js/index.js', 'js/index.mjs', 'index.d.ts', 'assembly/index.ts', 'assembly/examples/echo.ts', 'js/testing.js', 'testing.d.ts', 'sdk/c/wasm_socket_bridge.h', 'sdk/rust/src/lib.rs', 'README.md', 'docs/README.md', 'docs/api.md', 'LICENSE', 'CHANGELOG.md']) {
       assert.ok(files.includes(needed), `the package lacks ${needed}`);
