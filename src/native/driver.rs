@@ -101,13 +101,11 @@ impl Driver {
     /// close); their connections go on.
     pub fn unlisten(&mut self) {
         for slot in &mut self.listeners {
-            if slot
+            let closed = slot
                 .as_ref()
-                .is_some_and(|(_, s, _)| s.closed.load(Ordering::Acquire))
-            {
-                if let Some((mut socket, _, _)) = slot.take() {
-                    let _ = self.poll.registry().deregister(&mut socket);
-                }
+                .is_some_and(|(_, s, _)| s.closed.load(Ordering::Acquire));
+            if closed && let Some((mut socket, _, _)) = slot.take() {
+                let _ = self.poll.registry().deregister(&mut socket);
             }
         }
     }
