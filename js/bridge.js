@@ -9,7 +9,7 @@ const native = require('./native');
 const batch = require('./batch');
 const { Conn } = require('./flow');
 const { GuestError, loadError, readError } = require('./errors');
-const { checkOptions, checkReloadOptions, compileOptions, describeSource } = require('./options');
+const { checkOptions, checkReloadOptions, checkListenOptions, compileOptions, describeSource } = require('./options');
 const { noTimer: NO_TIMER, noId: NO_ID } = require('./constants');
 const { SharedStore } = require('./shared');
 const { bytesOf } = require('./bytes');
@@ -469,23 +469,6 @@ class Bridge extends EventEmitter {
       .then(() => new Promise((resolve) => setImmediate(resolve)));
     return this.#closing;
   }
-}
-
-/** bridge.listen's options, with their defaults. */
-function checkListenOptions(options) {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`bridge.listen takes an options object ({ port, host, backlog, allowHalfOpen }), got ${options === null ? 'null' : typeof options}`);
-  }
-  const known = ['port', 'host', 'backlog', 'allowHalfOpen'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`bridge.listen: unknown option '${key}' (it takes ${known.join(', ')})`);
-  }
-  const { port = 0, host = '127.0.0.1', backlog = 511, allowHalfOpen = false } = options;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bridge.listen: option 'port' must be a whole number from 0 to 65535, got ${port}`);
-  if (typeof host !== 'string' || host === '') throw new TypeError(`bridge.listen: option 'host' must be a non-empty string, got ${typeof host}`);
-  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new RangeError(`bridge.listen: option 'backlog' must be a whole number from 1 to 65535, got ${backlog}`);
-  if (typeof allowHalfOpen !== 'boolean') throw new TypeError(`bridge.listen: option 'allowHalfOpen' must be a boolean, got ${typeof allowHalfOpen}`);
-  return { host, port, backlog, allowHalfOpen };
 }
 
 module.exports = { Bridge };

@@ -141,4 +141,21 @@ function checkReloadOptions(options) {
   return { config: keep ? undefined : (configBytes(options.config) ?? Buffer.alloc(0)), keep };
 }
 
-module.exports = { DEFAULTS, checkOptions, checkReloadOptions, compileOptions, describeSource };
+/** bridge.listen's options, with their defaults. */
+function checkListenOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`bridge.listen takes an options object ({ port, host, backlog, allowHalfOpen }), got ${options === null ? 'null' : typeof options}`);
+  }
+  const known = ['port', 'host', 'backlog', 'allowHalfOpen'];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`bridge.listen: unknown option '${key}' (it takes ${known.join(', ')})`);
+  }
+  const { port = 0, host = '127.0.0.1', backlog = 511, allowHalfOpen = false } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`bridge.listen: option 'port' must be a whole number from 0 to 65535, got ${port}`);
+  if (typeof host !== 'string' || host === '') throw new TypeError(`bridge.listen: option 'host' must be a non-empty string, got ${typeof host}`);
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw new RangeError(`bridge.listen: option 'backlog' must be a whole number from 1 to 65535, got ${backlog}`);
+  if (typeof allowHalfOpen !== 'boolean') throw new TypeError(`bridge.listen: option 'allowHalfOpen' must be a boolean, got ${typeof allowHalfOpen}`);
+  return { host, port, backlog, allowHalfOpen };
+}
+
+module.exports = { DEFAULTS, checkOptions, checkReloadOptions, checkListenOptions, compileOptions, describeSource };

@@ -72,8 +72,8 @@ impl Generations {
         // one's start-function output.
         let started = next.take_output();
         let mut old = std::mem::replace(&mut self.current, next);
-        let pending = old.take_output();
-        self.current.append_output(&pending);
+        self.current.append_output(old.output());
+        old.clear_output();
         self.current.append_output(&started);
         old.retire();
         self.keep_or_drop(old);
@@ -132,8 +132,8 @@ impl Generations {
     fn run_retiring(&mut self, i: usize, event: Event<'_>) {
         let exec = &mut self.retiring[i];
         exec.handle(event);
-        let out = exec.take_output();
-        self.current.append_output(&out);
+        self.current.append_output(exec.output());
+        exec.clear_output();
         if exec.connections() == 0 {
             let exec = self.retiring.swap_remove(i);
             self.retired += exec.stats();

@@ -54,6 +54,8 @@ pub struct Driver {
     follow: VecDeque<Event<'static>>,
     /// Connections that may have more to read than their last turn took.
     ready: Vec<u32>,
+    /// The ready list's other buffer (swapped with it each turn).
+    spare: Vec<u32>,
     /// Records for JS.
     forward: Vec<u8>,
     /// `bridge.close()`: when the connections still open are destroyed.
@@ -80,6 +82,7 @@ impl Driver {
             buf: vec![0; READ_SIZE],
             follow: VecDeque::new(),
             ready: Vec::new(),
+            spare: Vec::new(),
             forward: Vec::new(),
             grace: None,
         }
@@ -151,26 +154,19 @@ impl Driver {
 
     /// Serves what the last `wait` reported: accepts, reads, writes.
     pub fn serve(&mut self, gens: &mut Generations) {
-        let tokens: Vec<(Token, bool, bool)> = self
-            .events
-            .iter()
-            .map(|e| {
-                (
-                    e.token(),
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
-                    e.is_writable() || e.is_write_closed(),
-                )
-            })
-            .collect();
-        for (token, readable, writable) in tokens {
-            match token {
+        // The events are taken out while they are served (the methods below borrow all of
+        // self) and put back after, so neither they nor the ready list are allocated per turn.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for e in events.iter() {
+            match e.token() {
                 WAKER => {}
                 Token(t) if t >= LISTENERS => self.accept(t - LISTENERS, gens),
                 Token(t) => {
                     let id = t as u32;
-                    if writable {
+                    if e.is_writable() || e.is_write_closed() {
                         self.flush(id);
                     }
+                    let readable = e.is_readable() || e.is_read_closed() || e.is_error();
                     if readable && let Some(c) = self.conns.get_mut(&id) {
                         c.readable = true;
                         self.ready.push(id);
@@ -178,10 +174,13 @@ impl Driver {
                 }
             }
         }
-        let ready = std::mem::take(&mut self.ready);
-        for id in ready {
+        self.events = events;
+        let mut ready = std::mem::replace(&mut self.ready, std::mem::take(&mut self.spare));
+        for &id in &ready {
             self.read(id, gens);
         }
+        ready.clear();
+        self.spare = ready;
         if self.grace.is_some_and(|at| Instant::now() >= at) {
             let ids: Vec<u32> = self.conns.keys().copied().collect();
             for id in ids {
@@ -247,13 +246,7 @@ impl Driver {
             }
             match c.stream.read(&mut self.buf) {
                 Ok(0) => {
-                    c.read_eof = true;
-                    let half_open = c.allow_half_open;
-                    gens.handle(Event::End { id, half_open });
-                    if c_finished(&self.conns, id) {
-                        self.destroy(id);
-                    }
-                    self.settle(gens);
+                    self.peer_ended(id, gens);
                     return;
                 }
                 Ok(n) => {
@@ -283,6 +276,20 @@ impl Driver {
         }
     }
 
+    /// The peer sent FIN: `onEnd`, and the close when our side is done too.
+    fn peer_ended(&mut self, id: u32, gens: &mut Generations) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.read_eof = true;
+        let (half_open, finished) = (c.allow_half_open, c.finished());
+        gens.handle(Event::End { id, half_open });
+        if finished {
+            self.destroy(id);
+        }
+        self.settle(gens);
+    }
+
     /// Our side is ended and reading is held back: a peer FIN still finishes the connection.
     fn check_eof(&mut self, id: u32, gens: &mut Generations) {
         let Some(c) = self.conns.get_mut(&id) else {
@@ -290,15 +297,7 @@ impl Driver {
         };
         let mut byte = [0u8; 1];
         match c.stream.peek(&mut byte) {
-            Ok(0) => {
-                c.read_eof = true;
-                let half_open = c.allow_half_open;
-                gens.handle(Event::End { id, half_open });
-                if c_finished(&self.conns, id) {
-                    self.destroy(id);
-                }
-                self.settle(gens);
-            }
+            Ok(0) => self.peer_ended(id, gens),
             // Data is waiting: it stays there until reading resumes.
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => c.readable = false,
@@ -357,9 +356,10 @@ impl Driver {
     /// is nothing left; records that are not for a native connection are kept for JS.
     pub fn settle(&mut self, gens: &mut Generations) {
         loop {
-            let out = gens.take_output();
-            if !out.is_empty() {
-                self.route(&out);
+            // Read in place and cleared, so the outbox keeps its allocation across events.
+            if !gens.output().is_empty() {
+                self.route(gens.output());
+                gens.clear_output();
             }
             match self.follow.pop_front() {
                 Some(event) => gens.handle(event),
@@ -416,8 +416,4 @@ impl Driver {
     pub fn take_forward(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.forward)
     }
-}
-
-fn c_finished(conns: &HashMap<u32, NativeConn, BuildHasherDefault<IdHasher>>, id: u32) -> bool {
-    conns.get(&id).is_some_and(NativeConn::finished)
 }
