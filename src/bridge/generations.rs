@@ -100,6 +100,27 @@ impl Generations {
         }
     }
 
+    /// Native I/O: `onData` for `id` with bytes `source` reads straight into guest memory, on
+    /// the executor that owns `id` (`Executor::data_from`).
+    pub fn data_from(
+        &mut self,
+        id: u32,
+        len: usize,
+        queued: usize,
+        source: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) {
+        match self.retiring.iter().position(|e| e.owns(id)) {
+            Some(i) => {
+                self.retiring[i].data_from(id, len, queued, source);
+                self.after_retiring(i);
+            }
+            None => self.current.data_from(id, len, queued, source),
+        }
+        if self.report_deadlines {
+            self.report_deadline();
+        }
+    }
+
     /// With retiring executors: connection events go to the executor that owns the connection
     /// (new ones to the current), a broadcast and a tick to every executor, an answer to the one
     /// whose instance made the call.
@@ -130,8 +151,14 @@ impl Generations {
     /// Runs `event` on retiring executor `i`, moves its output over, and drops it once its last
     /// connection is gone.
     fn run_retiring(&mut self, i: usize, event: Event<'_>) {
+        self.retiring[i].handle(event);
+        self.after_retiring(i);
+    }
+
+    /// Moves what retiring executor `i` produced over, and drops it once its last connection is
+    /// gone.
+    fn after_retiring(&mut self, i: usize) {
         let exec = &mut self.retiring[i];
-        exec.handle(event);
         self.current.append_output(exec.output());
         exec.clear_output();
         if exec.connections() == 0 {

@@ -257,6 +257,31 @@ impl Executor {
         });
     }
 
+    /// Native I/O: bytes are waiting on `id` (`len` of them, as the kernel counts): `onData`
+    /// with them read straight into a guest buffer by `source`, which returns how many it wrote.
+    /// `source` is not called when the instance does not take them (the connection is unknown
+    /// or closing, there is no instance, or its allocator failed): the caller reads them itself.
+    pub fn data_from(
+        &mut self,
+        id: u32,
+        len: usize,
+        queued: usize,
+        source: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) {
+        match self.env().conns.get_mut(id) {
+            Some(conn) if !conn.closing => conn.queued = queued,
+            _ => return,
+        }
+        self.env().timers.activity(id);
+        let env = self.env.clone();
+        let mut read = 0;
+        self.run(id, |exports, store| {
+            read = exports.deliver_filled(store, &env, id, len, source)?;
+            Ok(())
+        });
+        self.stats.bytes_in += read as u64;
+    }
+
     /// The application answered `Host.call` `call`: `onReply(call, status, bytes)`, unless the
     /// instance that made the call is gone (then the answer is dropped, never given to its
     /// successor) or the call was answered already.

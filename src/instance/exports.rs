@@ -7,7 +7,7 @@ use crate::abi::Abi;
 use crate::abi::exports::{self as table, Flavour, GuestExport, Hook};
 use crate::instance::failure::{Failure, Kind};
 use crate::instance::fuel::Fuel;
-use crate::instance::guestmem::write_from;
+use crate::instance::guestmem::{fill, write_from};
 use crate::instance::imports::HostEnv;
 
 /// An event export without data: `(id: u32)`.
@@ -261,6 +261,81 @@ impl Exports {
                     _ => {}
                 }
                 dealloc.call(store, ptr, len)
+            }
+        }
+    }
+    /// `onData(id, ...)` with bytes written straight into guest memory: asks the guest's
+    /// allocator for `len` bytes, lets `source` fill them (the kernel reading a socket, on the
+    /// native path: one copy fewer than `deliver`) and calls `onData` with the `n` bytes it
+    /// reports. `n == 0` frees the buffer and calls nothing; `n < len` hands over the first `n`
+    /// (an AssemblyScript `ArrayBuffer` is shrunk in place by its header's size field, as
+    /// `__renew` does; a raw buffer is freed with the length it was allocated with). Returns `n`;
+    /// `source` is not called when the allocator fails (the guest trapped).
+    pub fn deliver_filled(
+        &self,
+        store: &mut Store,
+        env: &FunctionEnv<HostEnv>,
+        id: u32,
+        len: usize,
+        source: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Result<usize, RuntimeError> {
+        let Ok(len32) = i32::try_from(len) else {
+            let message = format!("a buffer of {len} bytes does not fit a 32-bit guest");
+            return Err(env.as_mut(store).fail(Kind::Host, message));
+        };
+        let mut fill_in = |store: &mut Store, allocator: &str, ptr: i32| {
+            fill(&self.memory.view(store), ptr as u32, len as u64, |dst| {
+                source(dst).min(len)
+            })
+            .map_err(|e| {
+                let message =
+                    format!("the guest allocator {allocator} returned an unusable buffer: {e}");
+                env.as_mut(store).fail(Kind::Trap, message)
+            })
+        };
+        match &self.allocator {
+            Allocator::AssemblyScript {
+                alloc_name,
+                class_id,
+                alloc,
+                hold,
+                release,
+                on_data,
+                ..
+            } => {
+                let ptr = alloc.call(store, len32, *class_id)?;
+                hold.call(store, ptr)?;
+                let n = fill_in(store, alloc_name, ptr)?;
+                if n > 0 && n < len {
+                    // The object header's size field (`rtSize`) sits just before the data.
+                    let size = (n as u32).to_le_bytes();
+                    write_from(&self.memory.view(store), (ptr as u32).wrapping_sub(4), &size)
+                        .map_err(|e| {
+                            let message = format!(
+                                "the guest allocator {alloc_name} returned an unusable buffer: {e}"
+                            );
+                            env.as_mut(store).fail(Kind::Trap, message)
+                        })?;
+                }
+                if n > 0 {
+                    on_data.call(store, id as i32, ptr)?;
+                }
+                release.call(store, ptr)?;
+                Ok(n)
+            }
+            Allocator::Raw {
+                alloc,
+                dealloc,
+                on_data,
+                ..
+            } => {
+                let ptr = alloc.call(store, len32)?;
+                let n = fill_in(store, "alloc", ptr)?;
+                if n > 0 {
+                    on_data.call(store, id as i32, ptr, n as i32)?;
+                }
+                dealloc.call(store, ptr, len32)?;
+                Ok(n)
             }
         }
     }

@@ -95,6 +95,29 @@ pub fn write_from(view: &MemoryView, ptr: u32, data: &[u8]) -> Result<(), OutOfB
     Ok(())
 }
 
+/// Lets `fill` write into the `len` bytes at `ptr` of guest memory, bounds-checked, and returns
+/// what it returns (the native I/O path: the kernel reads a socket straight into a guest buffer).
+pub fn fill<R>(
+    view: &MemoryView,
+    ptr: u32,
+    len: u64,
+    fill: impl FnOnce(&mut [u8]) -> R,
+) -> Result<R, OutOfBounds> {
+    let size = view.data_size();
+    let (start, end) = checked_range(ptr, len, size)?;
+    // SAFETY: as in `guest_bytes`; the mutable slice lives only for this call, during which no
+    // guest code runs.
+    let all = unsafe { view.data_unchecked_mut() };
+    let dst = all
+        .get_mut(start as usize..end as usize)
+        .ok_or(OutOfBounds {
+            ptr,
+            len,
+            memory_size: size,
+        })?;
+    Ok(fill(dst))
+}
+
 /// Reads an AssemblyScript `String` object: UTF-16LE units at `ptr`, byte length in the `u32` at
 /// `ptr - 4`. Pointer 0 is AssemblyScript's `null` and reads as `"null"`.
 pub fn read_as_string(view: &MemoryView, ptr: u32) -> Result<String, OutOfBounds> {

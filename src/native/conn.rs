@@ -3,12 +3,16 @@
 //! while its queued output is at `highWaterMark`).
 
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, IoSlice, Write};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
 
 use crate::native::Server;
+
+/// Most queued chunks one `writev` takes.
+const WRITEV_SLICES: usize = 64;
 
 pub struct NativeConn {
     pub stream: TcpStream,
@@ -25,6 +29,8 @@ pub struct NativeConn {
     pub pressured: bool,
     /// The socket said readable and has not been read to `WouldBlock` since.
     pub readable: bool,
+    /// The poll reported the peer's FIN (or an error) and reading has not reached it yet.
+    pub hup: bool,
     /// The peer sent FIN.
     pub read_eof: bool,
     /// The guest (or the bridge closing) asked for FIN after the queued output.
@@ -55,6 +61,7 @@ impl NativeConn {
             guest_paused: false,
             pressured: false,
             readable: false,
+            hup: false,
             read_eof: false,
             end_requested: false,
             write_shut: false,
@@ -93,18 +100,31 @@ impl NativeConn {
         Ok(())
     }
 
-    /// Writes queued output until the kernel stops taking it; then the FIN if one is asked for.
+    /// Bytes the kernel holds for reading (FIONREAD; the peer's FIN is not counted), or 0 when
+    /// it cannot say.
+    pub fn available(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer, which points at `n`; the fd is
+        // this connection's open socket.
+        let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if r == 0 { n.max(0) as usize } else { 0 }
+    }
+
+    /// Writes queued output until the kernel stops taking it, up to `WRITEV_SLICES` chunks per
+    /// system call (`writev`); then the FIN if one is asked for.
     pub fn flush(&mut self) -> Flushed {
-        while let Some(front) = self.out.front() {
-            match self.stream.write(&front[self.sent..]) {
-                Ok(n) => {
-                    self.sent += n;
-                    self.queued -= n;
-                    if self.sent == front.len() {
-                        self.out.pop_front();
-                        self.sent = 0;
-                    }
-                }
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); WRITEV_SLICES];
+            let mut count = 0;
+            for (i, chunk) in self.out.iter().take(WRITEV_SLICES).enumerate() {
+                let from = if i == 0 { self.sent } else { 0 };
+                slices[i] = IoSlice::new(&chunk[from..]);
+                count += 1;
+            }
+            match self.stream.write_vectored(&slices[..count]) {
+                // The kernel took nothing of a non-empty write: the socket is unusable.
+                Ok(0) => return Flushed::Failed,
+                Ok(n) => self.consume(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Flushed::Blocked,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Flushed::Failed,
@@ -119,6 +139,22 @@ impl NativeConn {
             }
         }
         Flushed::Done
+    }
+
+    /// Drops the first `n` bytes of the queued output (the kernel took them).
+    fn consume(&mut self, mut n: usize) {
+        self.queued -= n;
+        while n > 0 {
+            let Some(front) = self.out.front() else { return };
+            let left = front.len() - self.sent;
+            if n < left {
+                self.sent += n;
+                return;
+            }
+            n -= left;
+            self.out.pop_front();
+            self.sent = 0;
+        }
     }
 
     /// Our FIN is out while reading is held back (paused, or at the mark): only the peer's FIN

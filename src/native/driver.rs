@@ -166,9 +166,12 @@ impl Driver {
                     if e.is_writable() || e.is_write_closed() {
                         self.flush(id);
                     }
-                    let readable = e.is_readable() || e.is_read_closed() || e.is_error();
-                    if readable && let Some(c) = self.conns.get_mut(&id) {
+                    let hup = e.is_read_closed() || e.is_error();
+                    if (hup || e.is_readable())
+                        && let Some(c) = self.conns.get_mut(&id)
+                    {
                         c.readable = true;
+                        c.hup |= hup;
                         self.ready.push(id);
                     }
                 }
@@ -244,6 +247,47 @@ impl Driver {
                 }
                 return;
             }
+            let available = c.available();
+            if available > 0 {
+                let want = available.min(READ_SIZE);
+                let mut outcome = None;
+                let stream = &c.stream;
+                gens.data_from(id, want, c.queued, &mut |dst| {
+                    let r = (&*stream).read(dst);
+                    let n = *r.as_ref().unwrap_or(&0);
+                    outcome = Some(r);
+                    n
+                });
+                match outcome {
+                    // The guest did not take them: read them the plain way below.
+                    None => {}
+                    Some(Ok(0)) => {
+                        self.peer_ended(id, gens);
+                        return;
+                    }
+                    Some(Ok(n)) => {
+                        self.settle(gens);
+                        let drained = n == available;
+                        match self.conns.get_mut(&id) {
+                            Some(c) if drained && !c.hup => {
+                                c.readable = false;
+                                return;
+                            }
+                            Some(_) => continue,
+                            None => return,
+                        }
+                    }
+                    Some(Err(e)) => {
+                        if !self.read_failed(id, e, gens) {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = self.conns.get_mut(&id) else {
+                return;
+            };
             match c.stream.read(&mut self.buf) {
                 Ok(0) => {
                     self.peer_ended(id, gens);
@@ -258,21 +302,34 @@ impl Driver {
                     });
                     self.settle(gens);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    c.readable = false;
-                    return;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.fail(id);
-                    self.settle(gens);
-                    return;
+                Err(e) => {
+                    if !self.read_failed(id, e, gens) {
+                        return;
+                    }
                 }
             }
         }
         // More may be waiting: come back next turn, after the others.
         if self.conns.get(&id).is_some_and(NativeConn::wants_read) {
             self.ready.push(id);
+        }
+    }
+
+    /// A read of `id` failed with `e`; whether to read again (only after an interruption).
+    fn read_failed(&mut self, id: u32, e: std::io::Error, gens: &mut Generations) -> bool {
+        match e.kind() {
+            ErrorKind::Interrupted => true,
+            ErrorKind::WouldBlock => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.readable = false;
+                }
+                false
+            }
+            _ => {
+                self.fail(id);
+                self.settle(gens);
+                false
+            }
         }
     }
 
