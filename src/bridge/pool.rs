@@ -24,7 +24,7 @@ use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
 use crate::native::driver::{self, Driver};
-use crate::native::{Listener, Routes};
+use crate::native::{Handoff, Listener, Peers, Routes};
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -49,6 +49,8 @@ enum Msg {
     /// Native I/O: accept and serve on this listening socket (the first time with the poll the
     /// worker's loop waits on from now on).
     Listen(Box<NativeListen>),
+    /// Native I/O: serve a connection another worker accepted.
+    Adopt(Box<Handoff>),
     /// Native I/O: stop accepting for the servers that were closed.
     Unlisten,
     /// Native I/O, `bridge.close()`: end every native connection.
@@ -65,6 +67,7 @@ pub struct NativeListen {
     routes: Arc<Routes>,
     worker: u8,
     high_water_mark: usize,
+    peers: Peers,
 }
 
 /// What a worker last reported: its counters and how many executors it runs.
@@ -90,6 +93,8 @@ pub struct Pool {
     route: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
     /// Which worker serves each open native connection (the workers keep it).
     native: Arc<Routes>,
+    /// Native I/O: how a worker hands a connection to another (made at the first `listen`).
+    peers: Option<Peers>,
 }
 
 impl Pool {
@@ -137,7 +142,8 @@ impl Pool {
             workers,
             handles,
             route: HashMap::default(),
-            native: Arc::default(),
+            native: Arc::new(Routes::new(n)),
+            peers: None,
         };
         for r in ready {
             let outcome = r.recv().unwrap_or_else(|_| {
@@ -244,8 +250,11 @@ impl Pool {
         ids: &Arc<IdSource>,
         high_water_mark: usize,
     ) -> Result<(), String> {
-        for (i, (w, listener)) in self.workers.iter_mut().zip(listeners).enumerate() {
-            let poll = match &w.waker {
+        // Every worker's loop exists before any accepts, so each can hand connections to the
+        // others from the start.
+        let mut polls = Vec::with_capacity(self.workers.len());
+        for w in &mut self.workers {
+            polls.push(match &w.waker {
                 Some(_) => None,
                 None => {
                     let (poll, waker) = driver::poll_and_waker()
@@ -253,7 +262,30 @@ impl Pool {
                     w.waker = Some(waker);
                     Some(poll)
                 }
-            };
+            });
+        }
+        let peers = match &self.peers {
+            Some(p) => p.clone(),
+            None => {
+                let targets: Vec<_> = self
+                    .workers
+                    .iter()
+                    .map(|w| (w.tx.clone(), w.waker.clone()))
+                    .collect();
+                let peers: Peers = Arc::new(move |to: u8, handoff: Handoff| {
+                    if let Some((tx, waker)) = targets.get(to as usize) {
+                        let _ = tx.send(Msg::Adopt(Box::new(handoff)));
+                        if let Some(waker) = waker {
+                            let _ = waker.wake();
+                        }
+                    }
+                });
+                self.peers = Some(peers.clone());
+                peers
+            }
+        };
+        let sends = self.workers.iter().zip(listeners).zip(polls);
+        for (i, ((w, listener), poll)) in sends.enumerate() {
             w.deliver(Msg::Listen(Box::new(NativeListen {
                 poll,
                 listener,
@@ -262,6 +294,7 @@ impl Pool {
                 // MAX_THREADS keeps every index within a u8.
                 worker: i as u8,
                 high_water_mark,
+                peers: peers.clone(),
             })));
         }
         Ok(())
@@ -419,15 +452,23 @@ impl WorkerState {
                     routes,
                     worker,
                     high_water_mark,
+                    peers,
                 } = *listen;
                 if let Some(poll) = poll {
-                    self.driver = Some(Driver::new(poll, ids, routes, worker, high_water_mark));
+                    let d = Driver::new(poll, ids, routes, worker, high_water_mark, peers);
+                    self.driver = Some(d);
                 }
                 if let Some(d) = &mut self.driver
                     && let Err(e) = d.listen(listener)
                 {
                     self.gens
                         .report(&format!("a worker thread cannot accept connections: {e}"));
+                }
+            }
+            Msg::Adopt(handoff) => {
+                // Only sent to workers whose loop runs (`Routes::serve`).
+                if let Some(d) = &mut self.driver {
+                    d.adopt(*handoff, &mut self.gens);
                 }
             }
             Msg::Unlisten => {

@@ -309,13 +309,17 @@ impl Exports {
                 if n > 0 && n < len {
                     // The object header's size field (`rtSize`) sits just before the data.
                     let size = (n as u32).to_le_bytes();
-                    write_from(&self.memory.view(store), (ptr as u32).wrapping_sub(4), &size)
-                        .map_err(|e| {
-                            let message = format!(
-                                "the guest allocator {alloc_name} returned an unusable buffer: {e}"
-                            );
-                            env.as_mut(store).fail(Kind::Trap, message)
-                        })?;
+                    write_from(
+                        &self.memory.view(store),
+                        (ptr as u32).wrapping_sub(4),
+                        &size,
+                    )
+                    .map_err(|e| {
+                        let message = format!(
+                            "the guest allocator {alloc_name} returned an unusable buffer: {e}"
+                        );
+                        env.as_mut(store).fail(Kind::Trap, message)
+                    })?;
                 }
                 if n > 0 {
                     on_data.call(store, id as i32, ptr)?;

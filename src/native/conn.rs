@@ -145,7 +145,9 @@ impl NativeConn {
     fn consume(&mut self, mut n: usize) {
         self.queued -= n;
         while n > 0 {
-            let Some(front) = self.out.front() else { return };
+            let Some(front) = self.out.front() else {
+                return;
+            };
             let left = front.len() - self.sent;
             if n < left {
                 self.sent += n;

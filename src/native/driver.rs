@@ -18,7 +18,7 @@ use crate::bridge::generations::Generations;
 use crate::bridge::ids::{IdHasher, IdSource};
 use crate::instance::outbox::{Op, records};
 use crate::native::conn::{Flushed, NativeConn};
-use crate::native::{Listener, Routes, Server};
+use crate::native::{Handoff, Listener, Peers, Routes, Server};
 
 /// The waker's token; connections use their id, listeners `LISTENERS + index`.
 pub const WAKER: Token = Token(usize::MAX);
@@ -60,6 +60,8 @@ pub struct Driver {
     forward: Vec<u8>,
     /// `bridge.close()`: when the connections still open are destroyed.
     grace: Option<Instant>,
+    /// Hands an accepted connection to another worker.
+    peers: Peers,
 }
 
 impl Driver {
@@ -69,7 +71,9 @@ impl Driver {
         routes: Arc<Routes>,
         worker: u8,
         high_water_mark: usize,
+        peers: Peers,
     ) -> Driver {
+        routes.serve(worker);
         Driver {
             poll,
             events: Events::with_capacity(1024),
@@ -85,6 +89,7 @@ impl Driver {
             spare: Vec::new(),
             forward: Vec::new(),
             grace: None,
+            peers,
         }
     }
 
@@ -198,44 +203,76 @@ impl Driver {
             let Some(Some((socket, server, half_open))) = self.listeners.get(index) else {
                 return;
             };
-            let (mut stream, remote) = match socket.accept() {
+            let (stream, remote) = match socket.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // Out of file descriptors, a connection reset before accept, ...: try later.
                 Err(_) => return,
             };
-            let (server, half_open) = (server.clone(), *half_open);
-            let Some(id) = self.ids.next() else {
-                // Ids are used up: refuse (the socket closes when dropped).
-                return;
+            let handoff = Handoff {
+                stream,
+                remote,
+                server: server.clone(),
+                allow_half_open: *half_open,
             };
-            let local = stream.local_addr().ok();
-            let _ = stream.set_nodelay(true);
-            let registered = self.poll.registry().register(
-                &mut stream,
-                Token(id as usize),
-                Interest::READABLE | Interest::WRITABLE,
-            );
-            if registered.is_err() {
-                continue;
+            let to = self.routes.place(self.worker);
+            if to == self.worker {
+                self.adopt(handoff, gens);
+            } else {
+                (self.peers)(to, handoff);
             }
-            server.open.fetch_add(1, Ordering::AcqRel);
-            self.routes.insert(id, self.worker);
-            self.conns
-                .insert(id, NativeConn::new(stream, server, half_open));
-            let peer = Peer {
-                remote_address: remote.ip().to_string(),
-                remote_port: remote.port(),
-                local_address: local.map(|a| a.ip().to_string()).unwrap_or_default(),
-                local_port: local.map_or(0, |a| a.port()),
-            };
-            gens.handle(Event::Open { id, peer });
-            self.settle(gens);
         }
     }
 
+    /// Serves a connection this worker accepted, or another handed over (`Routes::place`
+    /// counted it here): registers it, gives it an id and runs `onConnection`.
+    pub fn adopt(&mut self, handoff: Handoff, gens: &mut Generations) {
+        let Handoff {
+            mut stream,
+            remote,
+            server,
+            allow_half_open,
+        } = handoff;
+        // `bridge.close()` is under way, or the ids are used up: refuse (the socket closes
+        // when dropped).
+        let Some(id) = self.grace.is_none().then(|| self.ids.next()).flatten() else {
+            self.routes.leave(self.worker);
+            return;
+        };
+        let local = stream.local_addr().ok();
+        let _ = stream.set_nodelay(true);
+        let registered = self.poll.registry().register(
+            &mut stream,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if registered.is_err() {
+            self.routes.leave(self.worker);
+            return;
+        }
+        server.open.fetch_add(1, Ordering::AcqRel);
+        self.routes.insert(id, self.worker);
+        self.conns
+            .insert(id, NativeConn::new(stream, server, allow_half_open));
+        let peer = Peer {
+            remote_address: remote.ip().to_string(),
+            remote_port: remote.port(),
+            local_address: local.map(|a| a.ip().to_string()).unwrap_or_default(),
+            local_port: local.map_or(0, |a| a.port()),
+        };
+        gens.handle(Event::Open { id, peer });
+        self.settle(gens);
+    }
+
     /// Reads what connection `id` has, as long as it may be read, a few chunks per turn.
+    ///
+    /// The kernel reads straight into a buffer the guest's allocator made, sized by what the
+    /// kernel holds (FIONREAD). A read that takes all of it ends the turn without the extra
+    /// read that would say `WouldBlock`: the poll is edge-triggered and Linux reports every
+    /// arrival after it, so nothing is missed; a FIN the poll already reported (`hup`) is read
+    /// at once. When the kernel counts nothing (a FIN, an error, or nothing at all), or the
+    /// guest does not take the bytes, a plain read into the worker's buffer tells which.
     fn read(&mut self, id: u32, gens: &mut Generations) {
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.get_mut(&id) else {
@@ -405,6 +442,7 @@ impl Driver {
             let _ = self.poll.registry().deregister(&mut c.stream);
             c.server.open.fetch_sub(1, Ordering::AcqRel);
             self.routes.remove(id);
+            self.routes.leave(self.worker);
             self.follow.push_back(Event::Close(id));
         }
     }

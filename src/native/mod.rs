@@ -5,7 +5,11 @@
 //! reach the JS thread.
 //!
 //! Accepted connections are spread over the workers by the kernel: each worker has its own
-//! listening socket on the same address (`SO_REUSEPORT`).
+//! listening socket on the same address (`SO_REUSEPORT`), so most connections are served by the
+//! worker that accepted them, with no hand-off. The kernel's spread is a hash of the addresses,
+//! which can leave one worker with noticeably more connections than another; a worker that
+//! accepts a connection while it serves more than the least loaded worker hands it to that
+//! worker instead (`Routes::place`), so the counts never drift apart by more than 1.
 
 pub mod conn;
 pub mod driver;
@@ -68,23 +72,81 @@ impl Server {
 
 /// Which worker serves each open native connection: the JS thread asks it to route
 /// `bridge.send(id)`, since no JS saw the connection arrive. Workers add and remove their own.
+/// It also counts the accepted connections each worker serves, to place new ones.
 #[derive(Debug, Default)]
-pub struct Routes(Mutex<HashMap<u32, u8, BuildHasherDefault<IdHasher>>>);
+pub struct Routes {
+    map: Mutex<HashMap<u32, u8, BuildHasherDefault<IdHasher>>>,
+    /// Per worker: accepted connections it serves (or has been handed and not yet taken), and
+    /// whether it runs a native loop (only then can it be handed connections). One lock, so
+    /// workers accepting at once place against the same counts.
+    loads: Mutex<Vec<(usize, bool)>>,
+}
 
 impl Routes {
+    /// Routes for `workers` worker threads.
+    pub fn new(workers: usize) -> Routes {
+        Routes {
+            map: Mutex::default(),
+            loads: Mutex::new(vec![(0, false); workers]),
+        }
+    }
+
     pub fn insert(&self, id: u32, worker: u8) {
-        self.0.lock().insert(id, worker);
+        self.map.lock().insert(id, worker);
     }
 
     pub fn remove(&self, id: u32) {
-        self.0.lock().remove(&id);
+        self.map.lock().remove(&id);
     }
 
     /// The worker serving native connection `id`, if it is open.
     pub fn get(&self, id: u32) -> Option<u8> {
-        self.0.lock().get(&id).copied()
+        self.map.lock().get(&id).copied()
+    }
+
+    /// Worker `worker` runs a native loop from now on.
+    pub fn serve(&self, worker: u8) {
+        if let Some((_, serving)) = self.loads.lock().get_mut(worker as usize) {
+            *serving = true;
+        }
+    }
+
+    /// Worker `me` accepted a connection: the worker to serve it, counted as its load. `me`
+    /// unless `me` serves more connections than the least loaded worker (then that one).
+    pub fn place(&self, me: u8) -> u8 {
+        let mut loads = self.loads.lock();
+        let mine = loads.get(me as usize).map_or(0, |l| l.0);
+        let least = (0..loads.len())
+            .filter(|&w| loads[w].1)
+            .min_by_key(|&w| loads[w].0);
+        let chosen = match least {
+            Some(w) if loads[w].0 < mine => w as u8,
+            _ => me,
+        };
+        if let Some(l) = loads.get_mut(chosen as usize) {
+            l.0 += 1;
+        }
+        chosen
+    }
+
+    /// A connection `place` gave `worker` is gone.
+    pub fn leave(&self, worker: u8) {
+        if let Some(l) = self.loads.lock().get_mut(worker as usize) {
+            l.0 = l.0.saturating_sub(1);
+        }
     }
 }
+
+/// A connection one worker accepted and hands to another (`Routes::place`).
+pub struct Handoff {
+    pub stream: mio::net::TcpStream,
+    pub remote: SocketAddr,
+    pub server: Arc<Server>,
+    pub allow_half_open: bool,
+}
+
+/// Gives a hand-off to worker `worker` (its channel, then a wake).
+pub type Peers = Arc<dyn Fn(u8, Handoff) + Send + Sync>;
 
 /// A listening socket of one worker for one server.
 pub struct Listener {
@@ -142,6 +204,31 @@ fn listen_on(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_goes_to_the_least_loaded_worker_unless_its_acceptor_is_one() {
+        let routes = Routes::new(3);
+        // Only serving workers are handed connections.
+        assert_eq!(routes.place(0), 0);
+        assert_eq!(routes.place(0), 0);
+        for w in 0..3 {
+            routes.serve(w);
+        }
+        // 2, 0, 0: worker 0 hands over until it is among the least loaded.
+        assert_eq!(routes.place(0), 1);
+        assert_eq!(routes.place(0), 2);
+        assert_eq!(routes.place(0), 1);
+        assert_eq!(routes.place(0), 2);
+        // 2, 2, 2: a tie keeps it where it was accepted.
+        assert_eq!(routes.place(1), 1);
+        assert_eq!(routes.place(2), 2);
+        assert_eq!(routes.place(2), 0);
+        // Leaving never underflows.
+        for _ in 0..10 {
+            routes.leave(1);
+        }
+        assert_eq!(routes.place(0), 1);
+    }
 
     #[test]
     fn binds_one_socket_per_worker_on_one_port() {
