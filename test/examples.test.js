@@ -22,6 +22,25 @@ describe('examples/echo-server.ts (npm start)', function () {
   });
 });
 
+describe('examples/native-echo-server.ts (npm run start:native)', function () {
+  this.timeout(60000);
+
+  it('serves on the worker threads, echoes 20 clients at once, reports what it served and exits 0 on SIGTERM', async function () {
+    const { child, exited, match } = runScript('examples/native-echo-server.ts', { env: { PORT: '0', THREADS: '2' } });
+    try {
+      const port = Number((await match(/native echo server listening on 127\.0\.0\.1:(\d+) \(2 worker threads\)/))[1]);
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => exchange(port, `message ${i}`)));
+      replies.forEach((r, i) => assert.equal(r.toString(), `message ${i}`));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, `the server did not exit by itself:\n${out}`);
+    assert.equal(code, 0, out);
+    assert.match(out, /served 20 connections, \d+ bytes/);
+  });
+});
+
 describe('examples/cluster-server.ts', function () {
   this.timeout(60000);
 
