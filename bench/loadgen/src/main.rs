@@ -506,9 +506,40 @@ fn connect_from(source: Ipv4Addr, addr: SocketAddrV4) -> std::io::Result<TcpStre
         return TcpStream::connect(addr);
     }
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    bind_address_no_port(&s)?;
     s.bind(&SocketAddrV4::new(source, 0).into())?;
     s.connect(&addr.into())?;
     Ok(s.into())
+}
+
+/// Linux: leave the port to `connect`. A port picked at `bind` is reserved for every address and
+/// destination (plain connects elsewhere, even from 127.0.0.1, skip it, TIME_WAIT included), so
+/// tens of thousands of bound sockets would exhaust the range for everyone; picked at `connect`,
+/// it only has to make the 4-tuple unique.
+#[cfg(target_os = "linux")]
+fn bind_address_no_port(s: &socket2::Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_address_no_port(_: &socket2::Socket) -> std::io::Result<()> {
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
