@@ -24,8 +24,15 @@ function describe(machine, scenarios = {}) {
   const ids = Object.keys(scenarios);
   const timed = ids.length === 0 || ids.some((id) => scenarios[id].seconds !== null);
   const counted = Object.values(scenarios).find((t) => t.params && t.params.requests);
-  const length = [timed ? `${machine.seconds} s` : null, counted ? `${counted.params.requests} requests per test` : null].filter(Boolean).join(', ');
-  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds of ${length}, ${machine.date.slice(0, 10)}`;
+  const idle = scenarios.idle && scenarios.idle.params;
+  const length = [
+    timed ? `${machine.seconds} s` : null,
+    counted ? `${counted.params.requests} requests per test` : null,
+    idle ? `${idle.connections} idle connections${idle.settleSeconds ? ` (RSS read after ${idle.settleSeconds} s)` : ''}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${machine.rustc}; ${machine.rounds} rounds${length ? ` of ${length}` : ''}, ${machine.date.slice(0, 10)}`;
 }
 
 /** One row per scenario: the median of each server, with its ratio to the baseline in brackets. */

@@ -2,16 +2,29 @@
 // Benchmarks, side by side and interleaved (A B C, B C A, C A B, ...), each run against a fresh server
 // process, with the Rust load generator (bench/loadgen) in its own process. Never part of npm test.
 //
-//   node bench/run.js [scenario ...] [--rounds 3] [--seconds 5] [--idle-connections 5000]
+//   node bench/run.js [scenario ...] [--rounds 3] [--seconds 5] [--kinds a,b,...]
+//                     [--conns 5000] [--settle 1] [--conns-per-client N]
 //                     [--requests 100000] [--out bench/results] [--no-save]
+//
+// --kinds keeps only those servers (the first left is the baseline). --conns (alias
+// --idle-connections) is idle's connection count, --settle the seconds it waits with all of them
+// open before reading RSS. Idle runs its server and its clients under `ulimit -n` raised to what
+// they hold (Node cannot call setrlimit; it only lifts its soft limit to the hard one at start),
+// and splits the clients over processes of at most --conns-per-client connections (default: the
+// ephemeral port range less 1,000, at most 20,000, within the hard limit), each bound to its own
+// source address, 127.0.0.1, 127.0.0.2, ...: one address has only the port range's ports towards
+// one server port. It stops with an explanation when the hard limit (`ulimit -Hn`) is below what
+// the server needs (--conns + 256) and cannot be raised. 50,000 connections:
+//   node bench/run.js idle --conns 50000 --kinds node-net,bridge-native-1,bridge-native --settle 3
 //
 // Scenarios (default: echo stream churn idle hash load):
 //   echo    pingpong, 64-byte messages, 50 connections: msg/s, round-trip p50/p99
 //   stream  64 KiB writes sent continuously on 1 and on 8 connections, every echoed byte checked
 //           against a per-connection pseudo-random pattern: MiB/s of verified echo
 //   churn   8 concurrent loops of connect, 32-byte echo, close: connections/s
-//   idle    5,000 open idle connections: the server's RSS per connection above the idle server
-//           (VmRSS from /proc/PID/status, after a warm-up of 500 connections opened and closed)
+//   idle    5,000 open idle connections (--conns): the server's RSS per connection above the idle
+//           server (VmRSS from /proc/PID/status, after a warm-up of 500 connections opened and
+//           closed, and --settle seconds with all of them open)
 //   hash    the CPU-heavy hash guest under pingpong (64-byte lines, 17-byte answers, 50
 //           connections): v8-wasm, bridge-inline, bridge-threads; ratios to v8-wasm
 //   fuel    the hash scenario inline, without and with a fuelPerEvent budget (metering's cost)
@@ -142,11 +155,40 @@ const SCENARIOS = {
 };
 const DEFAULT_SCENARIOS = ['echo', 'stream', 'churn', 'idle', 'hash', 'hostcall', 'load'];
 
+/** Keeps only the servers of --kinds in the chosen scenarios; throws if a table is left empty. */
+function keepKinds(opts) {
+  const known = new Set();
+  for (const name of opts.scenarios.filter((n) => n !== 'load')) {
+    const sc = SCENARIOS[name];
+    for (const table of sc.tables) {
+      for (const k of kindsOf(sc, table)) known.add(k);
+      if (table.kinds) table.kinds = table.kinds.filter((k) => opts.kinds.includes(k));
+      if (kindsOf(sc, table).filter((k) => opts.kinds.includes(k)).length === 0) {
+        throw new Error(`--kinds ${opts.kinds.join(',')} leaves no server in ${table.id} (its servers: ${kindsOf(sc, table).join(', ')})`);
+      }
+    }
+    sc.kinds = sc.kinds.filter((k) => opts.kinds.includes(k));
+  }
+  const unknown = opts.kinds.filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new Error(`unknown server kind(s) for these scenarios: ${unknown.join(', ')}`);
+}
+
 /** The servers of one table, the baseline first. */
 const kindsOf = (sc, table) => table.kinds || sc.kinds;
 
 function parseArgs(argv) {
-  const opts = { rounds: 3, seconds: 5, idleConnections: 5000, requests: 100000, out: path.join(__dirname, 'results'), save: true, scenarios: [] };
+  const opts = {
+    rounds: 3,
+    seconds: 5,
+    idleConnections: 5000,
+    settle: 1,
+    connsPerClient: null,
+    kinds: null,
+    requests: 100000,
+    out: path.join(__dirname, 'results'),
+    save: true,
+    scenarios: [],
+  };
   const num = (i, name) => {
     const n = Number(argv[i]);
     if (!(n > 0)) throw new Error(`${name} needs a positive number, got ${argv[i]}`);
@@ -155,7 +197,10 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--rounds') opts.rounds = Math.round(num(++i, '--rounds'));
     else if (argv[i] === '--seconds') opts.seconds = num(++i, '--seconds');
-    else if (argv[i] === '--idle-connections') opts.idleConnections = Math.round(num(++i, '--idle-connections'));
+    else if (argv[i] === '--idle-connections' || argv[i] === '--conns') opts.idleConnections = Math.round(num(++i, argv[i - 1]));
+    else if (argv[i] === '--settle') opts.settle = num(++i, '--settle');
+    else if (argv[i] === '--conns-per-client') opts.connsPerClient = Math.round(num(++i, '--conns-per-client'));
+    else if (argv[i] === '--kinds') opts.kinds = String(argv[++i] || '').split(',').filter(Boolean);
     else if (argv[i] === '--requests') opts.requests = Math.round(num(++i, '--requests'));
     else if (argv[i] === '--out') opts.out = path.resolve(argv[++i]);
     else if (argv[i] === '--no-save') opts.save = false;
@@ -221,12 +266,77 @@ async function startRedis() {
   return { kind: 'redis', child, port, report: () => undefined };
 }
 
-/** Starts a server process; resolves once it prints its port. */
-function startServer(kind, guest) {
+// File descriptors the idle server needs besides its connections (listening sockets, epoll,
+// eventfds, pipes, the guest file) and each idle client besides its connections.
+const SERVER_FD_SLACK = 256;
+const CLIENT_FD_SLACK = 64;
+
+/** The soft and hard `ulimit -n` a child process starts with. */
+function fdLimits() {
+  const [soft, hard] = String(execFileSync('bash', ['-c', 'ulimit -Sn; ulimit -Hn'])).trim().split('\n');
+  const n = (v) => (v === 'unlimited' ? Infinity : Number(v));
+  return { soft: n(soft), hard: n(hard) };
+}
+
+/** Whether a child may run under `ulimit -n fds` (at or below the hard limit, or privileged). */
+function canRaiseFds(fds) {
+  try {
+    execFileSync('bash', ['-c', `ulimit -n ${fds}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `cmd args` run under `ulimit -n fds` (soft and hard): Node cannot call setrlimit, so the
+ * limit is set by a shell that then execs the command (same pid, for /proc/PID/status).
+ */
+function withFds(fds, cmd, args) {
+  if (!fds) return [cmd, args];
+  return ['bash', ['-c', `ulimit -n ${fds} && exec "$0" "$@"`, cmd, ...args]];
+}
+
+/** The ephemeral port range's size (the most connections from one source address to one port). */
+function ephemeralPorts() {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return hi - lo + 1;
+  } catch {
+    return 28232; // Linux's default range, 32768..60999
+  }
+}
+
+/**
+ * Checks that the idle scenario's processes can have the descriptors they hold; throws with what
+ * to do when the hard limit is too low. Returns the most connections one client process opens.
+ */
+function checkIdleFds(opts) {
+  const n = opts.idleConnections;
+  const { hard } = fdLimits();
+  if (!canRaiseFds(n + SERVER_FD_SLACK)) {
+    throw new Error(
+      `idle with ${n} connections needs ulimit -n ${n + SERVER_FD_SLACK} in the server process, but the hard limit here is ${hard} ` +
+        `(ulimit -Hn) and this user cannot raise it. Raise it (as root: ulimit -Hn ${n + SERVER_FD_SLACK} in the shell that runs the ` +
+        `bench; /etc/security/limits.conf nofile; systemd LimitNOFILE=; docker run --ulimit nofile=${n + SERVER_FD_SLACK}) or measure ` +
+        `fewer: --conns ${Math.max(1, hard - SERVER_FD_SLACK)}.`,
+    );
+  }
+  // Within the port range of one source address, and within the hard limit (unless privileged).
+  let per = opts.connsPerClient || Math.min(20000, ephemeralPorts() - 1000);
+  if (!opts.connsPerClient && !canRaiseFds(per + CLIENT_FD_SLACK)) per = hard - CLIENT_FD_SLACK;
+  if (Math.ceil(n / per) > 254) throw new Error(`idle: ${n} connections at ${per} per client process need more than 254 source addresses`);
+  return per;
+}
+
+/** Starts a server process (under `ulimit -n fds`, if given); resolves once it prints its port. */
+function startServer(kind, guest, fds) {
   if (kind === 'redis') return startRedis();
   return new Promise((resolve, reject) => {
-    const [cmd, args] =
-      kind === 'rust-echo' ? [LOADGEN, ['echo-server', '0']] : [process.execPath, [path.join(__dirname, 'server.js'), kind, guest]];
+    const [cmd, args] = withFds(
+      fds,
+      ...(kind === 'rust-echo' ? [LOADGEN, ['echo-server', '0']] : [process.execPath, [path.join(__dirname, 'server.js'), kind, guest]]),
+    );
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     live.add(child);
     let out = '';
@@ -270,9 +380,10 @@ function procStatus(pid, field) {
  * are done; rejects (a hard error: the harness exits non-zero) if it exits non-zero, e.g. on an
  * echo mismatch. `onLine(json, child)` is called with the first line, before the process exits.
  */
-function loadgen(args, onLine) {
+function loadgen(args, onLine, fds) {
   return new Promise((resolve, reject) => {
-    const child = spawn(LOADGEN, args.map(String), { stdio: [onLine ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
+    const [cmd, argv] = withFds(fds, LOADGEN, args.map(String));
+    const child = spawn(cmd, argv, { stdio: [onLine ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
     live.add(child);
     let out = '';
     let first = null;
@@ -358,7 +469,7 @@ function hostcallClient(port, conns, seconds) {
 
 /** One measurement of one server; returns the loadgen's JSON plus server-side figures. */
 async function measure(sc, table, kind, opts) {
-  const server = await startServer(kind, sc.guest);
+  const server = await startServer(kind, sc.guest, sc.mode === 'idle' ? opts.idleConnections + SERVER_FD_SLACK : undefined);
   let res;
   try {
     const a = sc.args || table.args;
@@ -367,7 +478,7 @@ async function measure(sc, table, kind, opts) {
     else if (sc.mode === 'pingpong') res = await loadgen(['pingpong', server.port, a.conns, a.size, opts.seconds, a.reply]);
     else if (sc.mode === 'stream') res = await loadgen(['stream', server.port, a.conns, a.write, opts.seconds]);
     else if (sc.mode === 'churn') res = await loadgen(['churn', server.port, a.conns, a.size, opts.seconds]);
-    else res = await measureIdle(server, opts.idleConnections);
+    else res = await measureIdle(server, opts);
   } catch (e) {
     server.child.kill('SIGKILL');
     throw e;
@@ -380,24 +491,50 @@ async function measure(sc, table, kind, opts) {
 
 /**
  * Idle memory: warm the server up (500 connections opened, echoed once, closed), read its RSS,
- * open `n` connections (each echoes one byte, then stays idle), read its RSS again after a
- * second, close them. Bytes per connection = (loaded - idle) / n.
+ * open `n` connections (each echoes one byte, then stays idle) from ceil(n / connsPerClient)
+ * load generator processes, each under `ulimit -n` and bound to its own source address
+ * (127.0.0.1, 127.0.0.2, ...), read its RSS again after `settle` seconds, close them.
+ * Bytes per connection = (loaded - idle) / n.
  */
-async function measureIdle(server, n) {
+async function measureIdle(server, opts) {
+  const n = opts.idleConnections;
   const pid = server.child.pid;
   if (procStatus(pid, 'VmRSS') === null) throw new Error('idle needs /proc/PID/status (Linux)');
   await loadgen(['idle', server.port, Math.min(500, n), 0]);
   await sleep(500);
   const idleRss = procStatus(pid, 'VmRSS');
-  let loadedRss = null;
-  const res = await loadgen(['idle', server.port, n, 600], async (line, child) => {
-    if (line.connections !== n) return;
-    await sleep(1000);
-    loadedRss = procStatus(pid, 'VmRSS');
-    child.stdin.end();
+  const clients = Math.ceil(n / opts.connsPerClient);
+  const counts = Array.from({ length: clients }, (_, i) => Math.floor(n / clients) + (i < n % clients ? 1 : 0));
+  let open = 0;
+  const holders = [];
+  let allOpen;
+  const everyOneOpen = new Promise((r) => (allOpen = r));
+  const runs = counts.map((count, i) =>
+    loadgen(
+      ['idle', server.port, count, 600, `127.0.0.${i + 1}`],
+      async (line, child) => {
+        holders.push(child);
+        if (line.connections === count) open += count;
+        if (holders.length === clients) allOpen();
+        await everyOneOpen;
+      },
+      count + CLIENT_FD_SLACK,
+    ),
+  );
+  // Measure once every client holds its connections, then let them all go (stdin's end).
+  const measured = everyOneOpen.then(async () => {
+    if (open !== n) return null;
+    await sleep(opts.settle * 1000);
+    const rss = procStatus(pid, 'VmRSS');
+    return rss;
   });
-  if (res.connections !== n) throw new Error(`idle: opened ${res.connections} of ${n} connections`);
-  return { ...res, idleRss, loadedRss, bytesPerConn: (loadedRss - idleRss) / n };
+  const loadedRss = await Promise.race([measured, Promise.all(runs).then(() => null)]);
+  for (const child of holders) child.stdin.end();
+  const res = await Promise.all(runs);
+  const connections = res.reduce((a, r) => a + r.connections, 0);
+  if (connections !== n) throw new Error(`idle: opened ${connections} of ${n} connections`);
+  const openSeconds = Math.max(...res.map((r) => r.openSeconds));
+  return { connections, openSeconds, clients, settle: opts.settle, idleRss, loadedRss, bytesPerConn: (loadedRss - idleRss) / n };
 }
 
 /** Medians, min, max and ratios of one table's results. */
@@ -430,7 +567,7 @@ function summarize(sc, table, results, opts) {
     ratio: sc.lowerIsBetter ? `${base} ${sc.unit} / server ${sc.unit} (higher: less memory)` : `server ${sc.unit} / ${base} ${sc.unit}`,
     rounds: opts.rounds,
     seconds: sc.mode === 'idle' || sc.mode === 'resp' ? null : opts.seconds,
-    params: sc.mode === 'idle' ? { connections: opts.idleConnections } : sc.mode === 'resp' ? { ...sc.args, requests: opts.requests } : table.args || sc.args,
+    params: sc.mode === 'idle' ? { connections: opts.idleConnections, settleSeconds: opts.settle, connsPerClient: opts.connsPerClient } : sc.mode === 'resp' ? { ...sc.args, requests: opts.requests } : table.args || sc.args,
     rows,
   };
   if (rows['rust-echo'] && rows['node-net']) out.loadgenCeilingAboveNodeNet = rows['rust-echo'].median > rows['node-net'].median;
@@ -450,7 +587,7 @@ function printTable(sc, t) {
   ];
   if (hasLatency(sc)) cols.push(['p50 us', (r) => fmt(r.p50us), 7], ['p99 us', (r) => fmt(r.p99us), 7]);
   if (sc.mode === 'idle') {
-    cols.push(['vs node-net', (r) => `${r.overBaseline >= 0 ? '+' : ''}${Math.round(r.overBaseline)}`, 11]);
+    cols.push([`vs ${t.baseline}`, (r) => `${r.overBaseline >= 0 ? '+' : ''}${Math.round(r.overBaseline)}`, Math.max(11, t.baseline.length + 3)]);
     cols.push(['idle MiB', (r) => fmt(mib(r.idleRss)), 9], ['loaded MiB', (r) => fmt(mib(r.loadedRss)), 11]);
   }
   else cols.push(['peak RSS MiB', (r) => fmt(mib(r.serverPeakRss)), 12]);
@@ -474,7 +611,7 @@ function roundLine(sc, table, kind, r, res) {
   if (sc.mode === 'pingpong' || sc.mode === 'hostcall') return `${head} ${fmt(res.msgsPerSec)} msg/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
   if (sc.mode === 'stream') return `${head} ${res.mibPerSec} MiB/s (${(res.bytes / 1048576).toFixed(0)} MiB verified)  peak RSS ${fmt(mib(res.serverPeakRss))} MiB  ${loop}`;
   if (sc.mode === 'churn') return `${head} ${res.connsPerSec} conns/s  p50 ${res.p50us} us  p99 ${res.p99us} us  ${loop}`;
-  return `${head} ${Math.round(res.bytesPerConn)} B/conn  (RSS ${fmt(mib(res.idleRss))} -> ${fmt(mib(res.loadedRss))} MiB for ${res.connections} connections, opened in ${res.openSeconds} s)`;
+  return `${head} ${Math.round(res.bytesPerConn)} B/conn  (RSS ${fmt(mib(res.idleRss))} -> ${fmt(mib(res.loadedRss))} MiB for ${res.connections} connections from ${res.clients} client process(es), opened in ${res.openSeconds} s)`;
 }
 
 function machine(opts) {
@@ -500,6 +637,8 @@ function machine(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.kinds) keepKinds(opts);
+  if (opts.scenarios.includes('idle')) opts.connsPerClient = checkIdleFds(opts);
   // The Rust load generator, unless every scenario asked for does without it (load, kv, hostcall).
   if (opts.scenarios.some((n) => n !== 'load' && SCENARIOS[n].mode !== 'resp' && SCENARIOS[n].mode !== 'hostcall')) {
     execFileSync('cargo', ['build', '--release', '--quiet'], { cwd: path.join(__dirname, 'loadgen'), stdio: 'inherit' });

@@ -7,7 +7,7 @@
 //! wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5] [reply=size]
 //! wsb-loadgen stream   PORT [connections=1] [write=65536] [seconds=5] [window=4194304]
 //! wsb-loadgen churn    PORT [concurrency=8] [size=32] [seconds=5]
-//! wsb-loadgen idle     PORT [connections=5000] [hold=600]
+//! wsb-loadgen idle     PORT [connections=5000] [hold=600] [source=127.0.0.1]
 //! wsb-loadgen echo-server [PORT=0] [bind=127.0.0.1]
 //! ```
 //!
@@ -27,7 +27,10 @@
 //!   `{"connections","seconds","connsPerSec","p50us","p99us","errors"}` (latency: one whole loop).
 //! - `idle`: opens N connections (16 threads), each checked with a one-byte echo, prints
 //!   `{"connections","openSeconds","errors"}` once all are open, then holds them open, idle,
-//!   until its stdin reaches end of file or `hold` seconds pass, and exits.
+//!   until its stdin reaches end of file or `hold` seconds pass, and exits. `source` (a
+//!   127.x.y.z address) is bound before each connect: one source address has only the ephemeral
+//!   port range's ports (`/proc/sys/net/ipv4/ip_local_port_range`, 28,232 by default) towards one
+//!   server port, so 50,000 connections need two or more (bench/run.js runs one process each).
 //! - `echo-server`: a thread-per-connection echo server (64 KiB buffer, TCP_NODELAY). Prints its
 //!   port on the first line, then serves until killed. The reference for "the load generator is
 //!   not the bottleneck".
@@ -43,7 +46,7 @@ const USAGE: &str = "usage:
   wsb-loadgen pingpong PORT [connections=50] [size=64] [seconds=5] [reply=size]
   wsb-loadgen stream   PORT [connections=1] [write=65536] [seconds=5] [window=4194304]
   wsb-loadgen churn    PORT [concurrency=8] [size=32] [seconds=5]
-  wsb-loadgen idle     PORT [connections=5000] [hold=600]
+  wsb-loadgen idle     PORT [connections=5000] [hold=600] [source=127.0.0.1]
   wsb-loadgen echo-server [PORT=0] [bind=127.0.0.1]";
 
 /// Positional argument `i` (counting from the subcommand's first), or `default` when absent;
@@ -440,6 +443,11 @@ fn churn(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
 fn idle(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
     let conns: usize = arg(args, 1, 5000);
     let hold = Duration::from_secs_f64(arg(args, 2, 600.0f64).clamp(0.0, 86_400.0));
+    let source: Ipv4Addr = arg(args, 3, Ipv4Addr::LOCALHOST);
+    if !source.is_loopback() {
+        eprintln!("idle: source {source} is not a loopback address (127.0.0.0/8)");
+        std::process::exit(2);
+    }
     let threads = 16.min(conns.max(1));
     let start = Instant::now();
     let workers: Vec<_> = (0..threads)
@@ -448,8 +456,8 @@ fn idle(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
             thread::spawn(move || -> Result<Vec<TcpStream>, String> {
                 let mut held = Vec::with_capacity(count);
                 for i in 0..count {
-                    let mut s = TcpStream::connect(addr)
-                        .map_err(|e| format!("thread {t}: connect #{i}: {e}"))?;
+                    let mut s = connect_from(source, addr)
+                        .map_err(|e| format!("thread {t}: connect #{i} from {source}: {e}"))?;
                     s.set_nodelay(true).ok();
                     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
                     let b = [(i + t) as u8];
@@ -489,6 +497,49 @@ fn idle(addr: SocketAddrV4, args: &[String]) -> Vec<String> {
     }
     drop(held);
     errors
+}
+
+/// A connection to `addr` from `source` (port chosen by the kernel); from 127.0.0.1 a plain
+/// connect, which binds the same way.
+fn connect_from(source: Ipv4Addr, addr: SocketAddrV4) -> std::io::Result<TcpStream> {
+    if source == Ipv4Addr::LOCALHOST {
+        return TcpStream::connect(addr);
+    }
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    bind_address_no_port(&s)?;
+    s.bind(&SocketAddrV4::new(source, 0).into())?;
+    s.connect(&addr.into())?;
+    Ok(s.into())
+}
+
+/// Linux: leave the port to `connect`. A port picked at `bind` is reserved for every address and
+/// destination (plain connects elsewhere, even from 127.0.0.1, skip it, TIME_WAIT included), so
+/// tens of thousands of bound sockets would exhaust the range for everyone; picked at `connect`,
+/// it only has to make the 4-tuple unique.
+#[cfg(target_os = "linux")]
+fn bind_address_no_port(s: &socket2::Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_address_no_port(_: &socket2::Socket) -> std::io::Result<()> {
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
