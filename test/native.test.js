@@ -5,6 +5,7 @@
 // connection on one bridge.
 const assert = require('node:assert/strict');
 const net = require('node:net');
+const path = require('node:path');
 const { Bridge, createServer } = require('..');
 const { guest, fixture, connect, exchange, readBytes, readToClose, waitFor, runScript } = require('./helpers');
 
@@ -123,6 +124,40 @@ describe('bridge.listen (native I/O)', function () {
     } finally {
       for (const s of sockets) s.destroy();
       await bridge.close();
+    }
+  });
+
+  it('accepts the connections left waiting while it was out of file descriptors once some close', async function () {
+    // The server process may hold 100 descriptors, so most of 150 clients wait in the backlog
+    // (accept fails with EMFILE). Clients that got their echo leave, which frees descriptors;
+    // nothing new connects, so only the worker retrying its accepts lets the others in.
+    const { spawn } = require('node:child_process');
+    const script = path.join(__dirname, 'scripts', 'native-fd-limit.js');
+    const child = spawn('bash', ['-c', `ulimit -n 100 && exec "${process.execPath}" "${script}"`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      await waitFor(() => /port \d+/.test(out), 'the server to listen');
+      const port = Number(/port (\d+)/.exec(out)[1]);
+      const sockets = [];
+      for (let i = 0; i < 150; i++) sockets.push(await connect(port));
+      const echoed = sockets.map((s, i) => {
+        s.on('error', () => {});
+        s.write(`client ${i}`);
+        return readBytes(s, `client ${i}`.length).then((b) => {
+          assert.equal(b.toString(), `client ${i}`);
+          s.destroy();
+        });
+      });
+      let timer;
+      const stuck = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('clients still waiting after 15 s: the waiting connections were never accepted')), 15000);
+      });
+      await Promise.race([Promise.all(echoed), stuck]).finally(() => clearTimeout(timer));
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
     }
   });
 

@@ -29,6 +29,8 @@ const READ_SIZE: usize = 64 * 1024;
 const READS_PER_TURN: usize = 16;
 /// `bridge.close()`: a peer that has not closed its side within this is destroyed.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Out of file descriptors (or kernel memory): accepting is tried again after this.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Makes the poll a worker's native loop waits on, and the waker that interrupts it; created
 /// on the JS thread (which keeps the waker) and sent to the worker.
@@ -60,6 +62,9 @@ pub struct Driver {
     forward: Vec<u8>,
     /// `bridge.close()`: when the connections still open are destroyed.
     grace: Option<Instant>,
+    /// Accepting stopped for want of file descriptors: when to try again (the poll is
+    /// edge-triggered, so the connections waiting in the backlog would not be reported again).
+    accept_retry: Option<Instant>,
     /// Hands an accepted connection to another worker.
     peers: Peers,
 }
@@ -89,6 +94,7 @@ impl Driver {
             spare: Vec::new(),
             forward: Vec::new(),
             grace: None,
+            accept_retry: None,
             peers,
         }
     }
@@ -140,10 +146,10 @@ impl Driver {
 
     /// Waits for socket events, the waker, or `deadline` (the executors' next timer).
     pub fn wait(&mut self, deadline: Option<Instant>) {
-        let deadline = match (deadline, self.grace) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [deadline, self.grace, self.accept_retry]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = if self.ready.is_empty() {
             deadline.map(|at| at.saturating_duration_since(Instant::now()))
         } else {
@@ -189,6 +195,12 @@ impl Driver {
         }
         ready.clear();
         self.spare = ready;
+        if self.accept_retry.is_some_and(|at| Instant::now() >= at) {
+            self.accept_retry = None;
+            for index in 0..self.listeners.len() {
+                self.accept(index, gens);
+            }
+        }
         if self.grace.is_some_and(|at| Instant::now() >= at) {
             let ids: Vec<u32> = self.conns.keys().copied().collect();
             for id in ids {
@@ -206,9 +218,21 @@ impl Driver {
             let (stream, remote) = match socket.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // Out of file descriptors, a connection reset before accept, ...: try later.
-                Err(_) => return,
+                // Interrupted, or a connection reset while it waited: take the next.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                // Out of file descriptors or kernel memory: the waiting connections stay in
+                // the backlog until a retry finds room.
+                Err(_) => {
+                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    return;
+                }
             };
             let handoff = Handoff {
                 stream,
