@@ -24,7 +24,7 @@ use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
 use crate::native::driver::{self, Driver};
-use crate::native::{Listener, Routes};
+use crate::native::{Listener, Routes, Server};
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -59,10 +59,13 @@ enum Msg {
 
 /// What a worker needs to serve a listening socket natively.
 pub struct NativeListen {
-    poll: Option<mio::Poll>,
+    /// The first time: the poll and its waker (which resolver threads wake it with too).
+    poll: Option<(mio::Poll, Arc<mio::Waker>)>,
     listener: Listener,
     ids: Arc<IdSource>,
     routes: Arc<Routes>,
+    /// Counts the connections the guests dialed natively.
+    outbound: Arc<Server>,
     worker: u8,
     high_water_mark: usize,
 }
@@ -90,6 +93,8 @@ pub struct Pool {
     route: HashMap<u32, usize, BuildHasherDefault<IdHasher>>,
     /// Which worker serves each open native connection (the workers keep it).
     native: Arc<Routes>,
+    /// Connections the guests dialed natively (workers that serve a listener dial themselves).
+    outbound: Arc<Server>,
 }
 
 impl Pool {
@@ -138,6 +143,7 @@ impl Pool {
             handles,
             route: HashMap::default(),
             native: Arc::default(),
+            outbound: Arc::default(),
         };
         for r in ready {
             let outcome = r.recv().unwrap_or_else(|_| {
@@ -250,8 +256,8 @@ impl Pool {
                 None => {
                     let (poll, waker) = driver::poll_and_waker()
                         .map_err(|e| format!("cannot start a worker's event loop: {e}"))?;
-                    w.waker = Some(waker);
-                    Some(poll)
+                    w.waker = Some(waker.clone());
+                    Some((poll, waker))
                 }
             };
             w.deliver(Msg::Listen(Box::new(NativeListen {
@@ -259,6 +265,7 @@ impl Pool {
                 listener,
                 ids: ids.clone(),
                 routes: self.native.clone(),
+                outbound: self.outbound.clone(),
                 // MAX_THREADS keeps every index within a u8.
                 worker: i as u8,
                 high_water_mark,
@@ -267,9 +274,14 @@ impl Pool {
         Ok(())
     }
 
-    /// Whether `id` is an open native connection.
+    /// Whether `id` is an open native connection (accepted or dialed by a worker).
     pub fn is_native(&self, id: u32) -> bool {
         self.native.get(id).is_some()
+    }
+
+    /// Connections the guests dialed natively that are open (or still connecting).
+    pub fn dialed(&self) -> usize {
+        self.outbound.connections()
     }
 
     /// Native I/O: the workers stop accepting for the servers that were closed.
@@ -417,11 +429,20 @@ impl WorkerState {
                     listener,
                     ids,
                     routes,
+                    outbound,
                     worker,
                     high_water_mark,
                 } = *listen;
-                if let Some(poll) = poll {
-                    self.driver = Some(Driver::new(poll, ids, routes, worker, high_water_mark));
+                if let Some((poll, waker)) = poll {
+                    self.driver = Some(Driver::new(
+                        poll,
+                        waker,
+                        ids,
+                        routes,
+                        outbound,
+                        worker,
+                        high_water_mark,
+                    ));
                 }
                 if let Some(d) = &mut self.driver
                     && let Err(e) = d.listen(listener)
