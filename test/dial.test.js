@@ -4,6 +4,7 @@
 // the counts. In native mode the worker dials by itself (src/native/driver.rs, names resolved on
 // a resolver thread): no net.connect is made for the upstream there, which these tests check.
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
 const { spawn } = require('node:child_process');
 const { guest, serve, connect, waitFor, upstreamEcho, lineClient, MODES } = require('./helpers');
@@ -25,7 +26,9 @@ async function stuckListener() {
     child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
     child.once('exit', () => reject(new Error('the listener exited')));
   });
-  // Stopped or not, the kernel completes these two (the accept queue holds backlog + 1).
+  // Once it is stopped nothing accepts: the kernel completes these two (the accept queue holds
+  // backlog + 1) and drops every SYN after them.
+  await waitFor(() => stopped(child.pid), 'the listener to stop itself');
   const fillers = [await connect(port), await connect(port)];
   return {
     port,
@@ -34,6 +37,12 @@ async function stuckListener() {
       child.kill('SIGKILL');
     },
   };
+}
+
+/** Whether process `pid` is stopped (Linux: state T in /proc/<pid>/stat). */
+function stopped(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
 }
 
 /** A port on 127.0.0.1 where nothing listens. */
@@ -228,7 +237,7 @@ describe('Socket.connect on a native bridge that closes', function () {
     const spy = spyOnDials(up.port);
     try {
       const client = await lineClient(srv.port);
-      client.send(`dialonend 127.0.0.1 ${up.port}`);
+      assert.equal(await client.ask(`dialonend 127.0.0.1 ${up.port}`), 'armed');
       // The client answers the bridge's FIN with its own; the guest dials at that onEnd.
       await srv.bridge.close();
       await waitFor(() => srv.logs.some((l) => /^dialed \d+ /.test(l.line)), 'onClose of the late dial');

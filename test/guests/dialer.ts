@@ -8,7 +8,7 @@
 //                                                                  -> "dial <result> wrote <ok>"
 //   write ID TEXT           Socket.write(ID, TEXT)                 -> "wrote ID <true|false>"
 //   close ID                Socket.close(ID)                       -> "closed ID"
-//   dialonend HOST PORT     dial HOST PORT when this client's onEnd comes (nothing answered)
+//   dialonend HOST PORT     dial HOST PORT when this client's onEnd comes -> "armed"
 // For each connection it dialed, its client gets "connect ID ADDRESS PORT" (onConnect), "data ID
 // TEXT" (onData), "message ID TEXT" (onMessage), "error ID" (onError), "end ID" (onEnd), and
 // "close ID LETTERS" (onClose), where LETTERS are that connection's events in order: K onConnect,
@@ -66,6 +66,7 @@ function command(client: u32, line: string): void {
     Socket.write(client, "closed " + id.toString() + "\n");
   } else if (cmd == "dialonend" && words.length >= 3) {
     onEndDial.set(client, words[1] + " " + words[2]);
+    Socket.write(client, "armed\n");
   } else {
     Socket.write(client, "unknown command\n");
   }
