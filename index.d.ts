@@ -170,7 +170,7 @@ export interface CacheInfo {
 }
 
 export interface BridgeStats {
-  /** Connections attached and not yet closed. */
+  /** Connections open: attached, accepted natively, and dialed by the guests (natively too). */
   connections: number;
   /** Connections attached since the bridge was loaded. */
   accepted: number;
@@ -245,7 +245,7 @@ export declare class Bridge extends EventEmitter {
 
   /** Hands a connected socket (TLS sockets included) to the guest; returns its connection id. */
   attach(socket: Socket): number;
-  /** Connections attached and not yet closed. */
+  /** Connections open: attached, accepted natively, and dialed by the guests (natively too). */
   readonly connections: number;
   stats(): BridgeStats;
   /** Ends every connection (queued output flushed) and resolves once all are closed. */

@@ -32,6 +32,10 @@ const INTERNAL = Symbol('wasm-socket-bridge internal');
 // below Buffer.poolSize / 2, copying each write out of it lands in Node's Buffer pool.
 const SHARED_OUTPUT_BYTES = 4096;
 const CLOSE_GRACE_MS = 5000;
+/** How often close() looks whether the last natively dialed connection has closed (as NativeServer). */
+const NATIVE_CLOSE_POLL_MS = 20;
+/** How often a process held open by natively dialed connections looks whether they closed. */
+const DIAL_HOLD_POLL_MS = 100;
 
 class Bridge extends EventEmitter {
   #native;
@@ -55,6 +59,10 @@ class Bridge extends EventEmitter {
   #reloading = Promise.resolve();
   /** Native I/O: the servers `listen` made. */
   #servers = new Set();
+  /** Native I/O was started: workers may hold connections JS never saw (accepted or dialed). */
+  #listened = false;
+  /** Native I/O: the interval that keeps the process alive for open dialed connections. */
+  #dialHold = null;
 
   /** Loads a guest; compilation runs off the JS thread. */
   static async load(source, options) {
@@ -255,7 +263,8 @@ class Bridge extends EventEmitter {
 
   /**
    * The guest on `worker` called Socket.connect and got `id`: dial with Node. onConnect follows
-   * once connected; a failed dial is onError then onClose, like any socket error.
+   * once connected; a failed dial is onError then onClose, like any socket error. (A worker that
+   * serves a native listener dials by itself: its Connect records never come here.)
    */
   #dial(id, worker, host, port) {
     const nb = this.#native;
@@ -321,7 +330,7 @@ class Bridge extends EventEmitter {
   send(id, data) {
     if (!Number.isInteger(id) || id < 1) throw new TypeError(`bridge.send takes a connection id (a whole number >= 1), got ${id}`);
     const bytes = this.#messageBytes(data);
-    if (!this.#conns.has(id) && !(this.#servers.size > 0 && this.#native.isNative(id))) return false;
+    if (!this.#conns.has(id) && !(this.#listened && this.#native.isNative(id))) return false;
     this.#apply(this.#native.message(id, bytes));
     return true;
   }
@@ -396,6 +405,7 @@ class Bridge extends EventEmitter {
       throw new Error('bridge.listen serves connections on the worker threads: load the bridge with threads >= 1 (for example { threads: 2 })');
     }
     const listener = this.#native.listen(host, port, backlog, allowHalfOpen);
+    this.#listened = true;
     // A listening server keeps the process alive, as a net.Server does, until it is closed
     // and its last connection is gone.
     const hold = setInterval(() => {}, 1 << 30);
@@ -405,17 +415,46 @@ class Bridge extends EventEmitter {
       () => {
         clearInterval(hold);
         this.#servers.delete(server);
+        this.#holdForDials();
       },
     );
     this.#servers.add(server);
     return server;
   }
 
-  /** Native connections open, over every server `listen` made. */
+  /**
+   * With no server left, connections the workers dialed and that are still open keep the process
+   * alive, as open Node sockets do, until the last one closes (or the bridge is closed).
+   */
+  #holdForDials() {
+    if (this.#dialHold !== null || this.#servers.size > 0) return;
+    const done = () => this.#closed || this.#servers.size > 0 || this.#native.nativeDialed() === 0;
+    if (done()) return;
+    this.#dialHold = setInterval(() => {
+      if (!done()) return;
+      clearInterval(this.#dialHold);
+      this.#dialHold = null;
+    }, DIAL_HOLD_POLL_MS);
+  }
+
+  /** Native connections open: accepted, over every server `listen` made, and dialed by the workers. */
   #nativeConnections() {
-    let n = 0;
+    if (!this.#listened) return 0;
+    let n = this.#native.nativeDialed();
     for (const s of this.#servers) n += s.connections;
     return n;
+  }
+
+  /** Resolves once no natively dialed connection is open (the workers end them on close). */
+  #nativeDialsClosed() {
+    if (!this.#listened) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.#native.nativeDialed() === 0) resolve();
+        else setTimeout(check, NATIVE_CLOSE_POLL_MS);
+      };
+      check();
+    });
   }
 
   /** Connections attached (or natively accepted) and not yet closed. */
@@ -460,10 +499,11 @@ class Bridge extends EventEmitter {
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       }
     });
-    // Native connections are ended by their workers; each server resolves once its last is gone.
+    // Native connections are ended by their workers (dials still connecting fail); each server
+    // resolves once its last is gone.
     this.#native.endNative();
     const servers = [...this.#servers].map((s) => s.close());
-    this.#closing = Promise.all([ended, ...servers])
+    this.#closing = Promise.all([ended, ...servers, this.#nativeDialsClosed()])
       .then(() => this.#native.stop().join())
       // Let the workers' last batches (onClose output) arrive before resolving.
       .then(() => new Promise((resolve) => setImmediate(resolve)));

@@ -161,6 +161,14 @@ describe('bridge.listen (native I/O)', function () {
     }
   });
 
+  it('keeps the process alive while a connection the guest dialed natively is open, after its server closed', async function () {
+    const { exited } = runScript('test/scripts/native-dial-hold.js', { killAfter: 15000 });
+    const { code, signal, out } = await exited;
+    assert.equal(signal, null, out);
+    assert.equal(code, 0, out);
+    assert.match(out, /dialed[^]*server closed[^]*upstream closed/);
+  });
+
   it('ends native connections on bridge.close(), after their queued output, and resolves', async function () {
     const bridge = await Bridge.load(guest('echo'), { threads: 2 });
     const server = await bridge.listen();

@@ -155,9 +155,17 @@ impl Bridge {
         Ok((addr, server))
     }
 
-    /// Whether `id` is an open connection a worker accepted natively.
+    /// Whether `id` is an open connection a worker accepted or dialed natively.
     pub fn is_native(&self, id: u32) -> bool {
         matches!(&self.mode, Mode::Threaded(pool) if pool.is_native(id))
+    }
+
+    /// Connections the guests dialed natively that are open (or still connecting).
+    pub fn native_dialed(&self) -> usize {
+        match &self.mode {
+            Mode::Threaded(pool) => pool.dialed(),
+            _ => 0,
+        }
     }
 
     /// Native I/O: `server` stops accepting (its connections go on).

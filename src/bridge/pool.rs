@@ -24,7 +24,7 @@ use crate::guest::Guest;
 use crate::instance::executor::{Executor, Setup};
 use crate::instance::failure::{Failure, Kind};
 use crate::native::driver::{self, Driver};
-use crate::native::{Handoff, Listener, Peers, Routes};
+use crate::native::{Handoff, Listener, Peers, Routes, Server};
 
 /// Receives each output batch (encoded as in `instance/outbox.rs`), on a worker thread.
 pub type Sink = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -61,10 +61,13 @@ enum Msg {
 
 /// What a worker needs to serve a listening socket natively.
 pub struct NativeListen {
-    poll: Option<mio::Poll>,
+    /// The first time: the poll and its waker (which resolver threads wake it with too).
+    poll: Option<(mio::Poll, Arc<mio::Waker>)>,
     listener: Listener,
     ids: Arc<IdSource>,
     routes: Arc<Routes>,
+    /// Counts the connections the guests dialed natively.
+    outbound: Arc<Server>,
     worker: u8,
     high_water_mark: usize,
     peers: Peers,
@@ -95,6 +98,8 @@ pub struct Pool {
     native: Arc<Routes>,
     /// Native I/O: how a worker hands a connection to another (made at the first `listen`).
     peers: Option<Peers>,
+    /// Connections the guests dialed natively (workers that serve a listener dial themselves).
+    outbound: Arc<Server>,
 }
 
 impl Pool {
@@ -144,6 +149,7 @@ impl Pool {
             route: HashMap::default(),
             native: Arc::new(Routes::new(n)),
             peers: None,
+            outbound: Arc::default(),
         };
         for r in ready {
             let outcome = r.recv().unwrap_or_else(|_| {
@@ -259,8 +265,8 @@ impl Pool {
                 None => {
                     let (poll, waker) = driver::poll_and_waker()
                         .map_err(|e| format!("cannot start a worker's event loop: {e}"))?;
-                    w.waker = Some(waker);
-                    Some(poll)
+                    w.waker = Some(waker.clone());
+                    Some((poll, waker))
                 }
             });
         }
@@ -291,18 +297,29 @@ impl Pool {
                 listener,
                 ids: ids.clone(),
                 routes: self.native.clone(),
+                outbound: self.outbound.clone(),
                 // MAX_THREADS keeps every index within a u8.
                 worker: i as u8,
                 high_water_mark,
                 peers: peers.clone(),
             })));
         }
+        // Only now may workers be handed connections: a hand-off sent from here on reaches each
+        // worker after its `Listen`, which starts its loop.
+        for i in 0..self.workers.len() {
+            self.native.serve(i as u8);
+        }
         Ok(())
     }
 
-    /// Whether `id` is an open native connection.
+    /// Whether `id` is an open native connection (accepted or dialed by a worker).
     pub fn is_native(&self, id: u32) -> bool {
         self.native.get(id).is_some()
+    }
+
+    /// Connections the guests dialed natively that are open (or still connecting).
+    pub fn dialed(&self) -> usize {
+        self.outbound.connections()
     }
 
     /// Native I/O: the workers stop accepting for the servers that were closed.
@@ -450,13 +467,21 @@ impl WorkerState {
                     listener,
                     ids,
                     routes,
+                    outbound,
                     worker,
                     high_water_mark,
                     peers,
                 } = *listen;
                 if let Some(poll) = poll {
-                    let d = Driver::new(poll, ids, routes, worker, high_water_mark, peers);
-                    self.driver = Some(d);
+                    self.driver = Some(Driver::new(
+                        poll,
+                        ids,
+                        routes,
+                        outbound,
+                        worker,
+                        high_water_mark,
+                        peers,
+                    ));
                 }
                 if let Some(d) = &mut self.driver
                     && let Err(e) = d.listen(listener)

@@ -240,6 +240,19 @@ pub struct Record<'a> {
     pub raw: &'a [u8],
 }
 
+impl<'a> Record<'a> {
+    /// Where a `Connect` record dials: its host (the payload) and port (the u16 at offset 2).
+    /// `None` for another op, or a host that is not UTF-8 (the dialer writes only UTF-8).
+    pub fn connect_target(&self) -> Option<(&'a str, u16)> {
+        if self.op != Op::Connect {
+            return None;
+        }
+        let port = self.raw.get(2..4)?;
+        let host = std::str::from_utf8(self.payload).ok()?;
+        Some((host, u16::from_le_bytes([port[0], port[1]])))
+    }
+}
+
 /// The records of a batch this crate encoded, in order; stops at the first malformed one.
 pub fn records(mut buf: &[u8]) -> impl Iterator<Item = Record<'_>> {
     std::iter::from_fn(move || {
@@ -333,5 +346,22 @@ mod tests {
         let records = decode(b).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!((records[0].id, records[0].payload), (42, &b"127.0.0.1"[..]));
+    }
+
+    #[test]
+    fn a_connect_record_decodes_to_its_host_and_port_and_other_records_to_none() {
+        let mut o = Outbox::default();
+        o.connect(7, 1, 65535, "db.internal");
+        o.connect(8, 1, 80, "::1");
+        o.write(7, b"GET");
+        let recs = decode(o.bytes()).unwrap();
+        assert_eq!(recs[0].connect_target(), Some(("db.internal", 65535)));
+        assert_eq!(recs[1].connect_target(), Some(("::1", 80)));
+        assert_eq!(recs[2].connect_target(), None);
+        // A host that is not UTF-8 is no target (the dialer never writes one).
+        let mut raw = o.bytes()[..HEADER + 11].to_vec();
+        raw[HEADER] = 0xff;
+        let bad = decode(&raw).unwrap();
+        assert_eq!(bad[0].connect_target(), None);
     }
 }

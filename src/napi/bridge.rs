@@ -508,10 +508,18 @@ impl NativeBridge {
         Ok(NativeListener { server, addr })
     }
 
-    /// Whether `id` is an open connection a worker accepted natively (`bridge.send`).
+    /// Whether `id` is an open connection a worker accepted or dialed natively (`bridge.send`).
     #[napi]
     pub fn is_native(&self, id: u32) -> Result<bool> {
         Ok(self.core()?.bridge.is_native(id))
+    }
+
+    /// Connections the guests dialed natively (workers that serve a listener dial themselves)
+    /// that are open or still connecting: `bridge.connections` counts them, `bridge.close()`
+    /// waits for them.
+    #[napi]
+    pub fn native_dialed(&self) -> Result<u32> {
+        Ok(self.core()?.bridge.native_dialed() as u32)
     }
 
     /// `server.close()`: the workers stop accepting on `listener`; its connections go on.

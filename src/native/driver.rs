@@ -1,23 +1,33 @@
-//! A worker's native event loop: its listening sockets and the connections it accepted, polled
-//! with `mio` beside its channel (a `Waker` interrupts the poll when the JS thread sends
-//! something). Bytes read go to the executors as `Data` events; the records the guests produce
-//! for these connections are carried out here (`route`), the rest go to JS as before.
+//! A worker's native event loop: its listening sockets, the connections it accepted and those
+//! its guests dialed, polled with `mio` beside its channel (a `Waker` interrupts the poll when
+//! the JS thread sends something, or a resolver thread answers). Bytes read go to the executors
+//! as `Data` events; the records the guests produce for these connections are carried out here
+//! (`route`), dials included; the rest go to JS as before.
+//!
+//! A dial (a `Connect` record) becomes a connection at once, routed and counted, which queues
+//! writes and an end until it is established: an IP address is connected to right away
+//! (non-blocking), a name is looked up on a resolver thread first (`resolve.rs`). Its addresses
+//! are tried one after another, in the resolver's order, until one connects (Node tries them
+//! too, with `autoSelectFamily`). Established: `Connected` (`onConnect`); no address left, or
+//! the name did not resolve: `Error` then `Close`, as a failed `net.connect`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::io::{ErrorKind, Read};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::bridge::event::{Event, Peer};
 use crate::bridge::generations::Generations;
 use crate::bridge::ids::{IdHasher, IdSource};
 use crate::instance::outbox::{Op, records};
-use crate::native::conn::{Flushed, NativeConn};
+use crate::native::conn::{Flushed, NativeConn, Phase};
+use crate::native::resolve::Resolver;
 use crate::native::{Handoff, Listener, Peers, Routes, Server};
 
 /// The waker's token; connections use their id, listeners `LISTENERS + index`.
@@ -60,25 +70,43 @@ pub struct Driver {
     spare: Vec<u32>,
     /// Records for JS.
     forward: Vec<u8>,
-    /// `bridge.close()`: when the connections still open are destroyed.
+    /// `bridge.close()`: when the connections still open are destroyed. Set, nothing new is
+    /// dialed.
     grace: Option<Instant>,
     /// Accepting stopped for want of file descriptors: when to try again (the poll is
     /// edge-triggered, so the connections waiting in the backlog would not be reported again).
     accept_retry: Option<Instant>,
     /// Hands an accepted connection to another worker.
     peers: Peers,
+    /// Counts the connections this worker's guests dialed, over every worker (the bridge's).
+    outbound: Arc<Server>,
+    /// Interrupts this loop's poll: the resolver threads use it.
+    waker: Arc<Waker>,
+    /// Looks up the names guests dial; started at the first one.
+    resolver: Option<Resolver>,
+}
+
+/// The addresses of a connection, as Node prints them.
+fn peer_of(remote: SocketAddr, local: Option<SocketAddr>) -> Peer {
+    Peer {
+        remote_address: remote.ip().to_string(),
+        remote_port: remote.port(),
+        local_address: local.map(|a| a.ip().to_string()).unwrap_or_default(),
+        local_port: local.map_or(0, |a| a.port()),
+    }
 }
 
 impl Driver {
+    /// The loop of worker `worker`, waiting on `poll` (which `waker` interrupts).
     pub fn new(
-        poll: Poll,
+        (poll, waker): (Poll, Arc<Waker>),
         ids: Arc<IdSource>,
         routes: Arc<Routes>,
+        outbound: Arc<Server>,
         worker: u8,
         high_water_mark: usize,
         peers: Peers,
     ) -> Driver {
-        routes.serve(worker);
         Driver {
             poll,
             events: Events::with_capacity(1024),
@@ -96,6 +124,9 @@ impl Driver {
             grace: None,
             accept_retry: None,
             peers,
+            outbound,
+            waker,
+            resolver: None,
         }
     }
 
@@ -125,7 +156,8 @@ impl Driver {
     }
 
     /// `bridge.close()`: stop accepting, end every connection after its queued output (FIN),
-    /// and destroy those still open after the grace period.
+    /// and destroy those still open after the grace period. Dials not established yet fail
+    /// (`Error`, `Close`), and later ones are refused the same way: nothing new is dialed.
     pub fn end_all(&mut self, gens: &mut Generations) {
         for slot in &mut self.listeners {
             if let Some((mut socket, server, _)) = slot.take() {
@@ -136,9 +168,14 @@ impl Driver {
         self.grace = Some(Instant::now() + CLOSE_GRACE);
         let ids: Vec<u32> = self.conns.keys().copied().collect();
         for id in ids {
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.end_requested = true;
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if c.connecting() {
+                self.fail(id);
+                continue;
             }
+            c.end_requested = true;
             self.flush(id);
         }
         self.settle(gens);
@@ -168,12 +205,19 @@ impl Driver {
         // The events are taken out while they are served (the methods below borrow all of
         // self) and put back after, so neither they nor the ready list are allocated per turn.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        // Answers of the resolver threads (their wake-ups may have been merged into one).
+        self.resolved();
         for e in events.iter() {
             match e.token() {
                 WAKER => {}
                 Token(t) if t >= LISTENERS => self.accept(t - LISTENERS, gens),
                 Token(t) => {
                     let id = t as u32;
+                    if self.conns.get(&id).is_some_and(NativeConn::connecting) {
+                        let failed = e.is_error() || e.is_write_closed();
+                        self.check_connect(id, failed, gens);
+                        continue;
+                    }
                     if e.is_writable() || e.is_write_closed() {
                         self.flush(id);
                     }
@@ -279,13 +323,10 @@ impl Driver {
         self.routes.insert(id, self.worker);
         self.conns
             .insert(id, NativeConn::new(stream, server, allow_half_open));
-        let peer = Peer {
-            remote_address: remote.ip().to_string(),
-            remote_port: remote.port(),
-            local_address: local.map(|a| a.ip().to_string()).unwrap_or_default(),
-            local_port: local.map_or(0, |a| a.port()),
-        };
-        gens.handle(Event::Open { id, peer });
+        gens.handle(Event::Open {
+            id,
+            peer: peer_of(remote, local),
+        });
         self.settle(gens);
     }
 
@@ -312,7 +353,9 @@ impl Driver {
             if available > 0 {
                 let want = available.min(READ_SIZE);
                 let mut outcome = None;
-                let stream = &c.stream;
+                let Some(stream) = c.stream.as_ref() else {
+                    return;
+                };
                 gens.data_from(id, want, c.queued, &mut |dst| {
                     let r = (&*stream).read(dst);
                     let n = *r.as_ref().unwrap_or(&0);
@@ -349,7 +392,10 @@ impl Driver {
             let Some(c) = self.conns.get_mut(&id) else {
                 return;
             };
-            match c.stream.read(&mut self.buf) {
+            let Some(stream) = c.stream.as_mut() else {
+                return;
+            };
+            match stream.read(&mut self.buf) {
                 Ok(0) => {
                     self.peer_ended(id, gens);
                     return;
@@ -383,6 +429,7 @@ impl Driver {
             ErrorKind::WouldBlock => {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.readable = false;
+                    c.hup = false;
                 }
                 false
             }
@@ -413,8 +460,11 @@ impl Driver {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
+        let Some(stream) = c.stream.as_ref() else {
+            return;
+        };
         let mut byte = [0u8; 1];
-        match c.stream.peek(&mut byte) {
+        match stream.peek(&mut byte) {
             Ok(0) => self.peer_ended(id, gens),
             // Data is waiting: it stays there until reading resumes.
             Ok(_) => {}
@@ -463,10 +513,20 @@ impl Driver {
     /// Closes connection `id` now (queued output is dropped): `onClose` follows.
     fn destroy(&mut self, id: u32) {
         if let Some(mut c) = self.conns.remove(&id) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+            if let Some(stream) = c.stream.as_mut() {
+                let _ = self.poll.registry().deregister(stream);
+            }
+            if matches!(c.phase, Phase::Resolving)
+                && let Some(r) = &mut self.resolver
+            {
+                r.cancel(id);
+            }
             c.server.open.fetch_sub(1, Ordering::AcqRel);
             self.routes.remove(id);
-            self.routes.leave(self.worker);
+            if !c.dialed {
+                // Accepted connections count in the placement of new ones; dialed ones do not.
+                self.routes.leave(self.worker);
+            }
             self.follow.push_back(Event::Close(id));
         }
     }
@@ -492,6 +552,10 @@ impl Driver {
         let hwm = self.high_water_mark;
         for r in records(batch) {
             let id = r.id;
+            if r.op == Op::Connect {
+                self.dial(id, r.connect_target());
+                continue;
+            }
             let Some(c) = self.conns.get_mut(&id) else {
                 self.forward.extend_from_slice(r.raw);
                 continue;
@@ -529,6 +593,123 @@ impl Driver {
                 _ => self.forward.extend_from_slice(r.raw),
             }
         }
+    }
+
+    /// A guest dialed `target` as connection `id` (a `Connect` record): the connection exists
+    /// from now on, routed and counted, and is connected to (an address) or looked up (a name).
+    /// While the bridge closes, or when the record cannot be read, the dial fails at once.
+    fn dial(&mut self, id: u32, target: Option<(&str, u16)>) {
+        let Some((host, port)) = target.filter(|_| self.grace.is_none()) else {
+            self.follow.push_back(Event::Error(id));
+            self.follow.push_back(Event::Close(id));
+            return;
+        };
+        self.outbound.open.fetch_add(1, Ordering::AcqRel);
+        self.routes.insert(id, self.worker);
+        self.conns
+            .insert(id, NativeConn::dialing(self.outbound.clone()));
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            self.connect_next(id, VecDeque::from([SocketAddr::new(ip, port)]));
+            return;
+        }
+        let waker = self.waker.clone();
+        let worker = self.worker;
+        let resolver = self.resolver.get_or_insert_with(|| {
+            Resolver::new(
+                worker,
+                Arc::new(move || {
+                    let _ = waker.wake();
+                }),
+            )
+        });
+        if resolver.lookup(id, host, port).is_err() {
+            self.fail(id);
+        }
+    }
+
+    /// Answers from the resolver threads: each dial still waiting connects to its addresses,
+    /// or fails when the name did not resolve.
+    fn resolved(&mut self) {
+        while let Some(answer) = self.resolver.as_mut().and_then(Resolver::next) {
+            let id = answer.id;
+            if !self
+                .conns
+                .get(&id)
+                .is_some_and(|c| matches!(c.phase, Phase::Resolving))
+            {
+                continue;
+            }
+            match answer.addrs {
+                Ok(addrs) => self.connect_next(id, addrs.into()),
+                Err(_) => self.fail(id),
+            }
+        }
+    }
+
+    /// Starts a non-blocking connect of dial `id` to the first of `addrs` that takes one; the
+    /// rest wait in case it fails. None left: the dial fails.
+    fn connect_next(&mut self, id: u32, mut addrs: VecDeque<SocketAddr>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let Some(mut old) = c.stream.take() {
+            let _ = self.poll.registry().deregister(&mut old);
+        }
+        while let Some(addr) = addrs.pop_front() {
+            let Ok(mut stream) = TcpStream::connect(addr) else {
+                continue;
+            };
+            let registered = self.poll.registry().register(
+                &mut stream,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registered.is_ok() {
+                c.stream = Some(stream);
+                c.phase = Phase::Connecting { next: addrs };
+                return;
+            }
+        }
+        self.fail(id);
+    }
+
+    /// The socket of dial `id`, connecting, reported an event: established (`Connected`, then
+    /// what was queued goes out), failed (the next address, or `Error` and `Close`), or not yet
+    /// (`failed`: the event said the socket failed even if it gives no error).
+    fn check_connect(&mut self, id: u32, failed: bool, gens: &mut Generations) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(stream) = c.stream.as_ref() else {
+            return;
+        };
+        let outcome = match stream.take_error() {
+            Ok(None) => match stream.peer_addr() {
+                Ok(remote) => Some(remote),
+                Err(e) if e.kind() == ErrorKind::NotConnected && !failed => return,
+                Err(_) => None,
+            },
+            Ok(Some(_)) | Err(_) => None,
+        };
+        let Some(remote) = outcome else {
+            let next = match &mut c.phase {
+                Phase::Connecting { next } => std::mem::take(next),
+                _ => VecDeque::new(),
+            };
+            self.connect_next(id, next);
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let peer = peer_of(remote, stream.local_addr().ok());
+        c.phase = Phase::Open;
+        // Whatever arrived with the connect (a FIN too) is read this turn, to WouldBlock.
+        c.readable = true;
+        c.hup = true;
+        self.ready.push(id);
+        gens.handle(Event::Connected { id, peer });
+        self.settle(gens);
+        // Writes and an end queued before, and those onConnect made, go out now.
+        self.flush(id);
     }
 
     /// Records for JS gathered since the last call.

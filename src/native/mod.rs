@@ -1,8 +1,9 @@
 //! Native I/O (`bridge.listen`): connections accepted and served on the worker threads, with no
 //! JS on the per-connection path. Each worker runs an event loop (`driver.rs`, over `mio`) on
 //! the sockets it owns and its executors; what a guest asks for is carried out there (writes,
-//! ends, pauses) instead of being sent to JS as records. Only logs, errors, host calls and dials
-//! reach the JS thread.
+//! ends, pauses, and dials: `Socket.connect` is connected to by the worker, names looked up on
+//! resolver threads, `resolve.rs`) instead of being sent to JS as records. Only logs, errors and
+//! host calls reach the JS thread.
 //!
 //! Accepted connections are spread over the workers by the kernel: each worker has its own
 //! listening socket on the same address (`SO_REUSEPORT`), so most connections are served by the
@@ -13,6 +14,7 @@
 
 pub mod conn;
 pub mod driver;
+pub mod resolve;
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -35,6 +37,8 @@ pub struct ListenOptions {
 }
 
 /// One `bridge.listen`: shared by the JS thread (its `NativeServer`) and the workers serving it.
+/// A bridge has one more, without sockets, that counts the connections its guests dialed
+/// natively (`outbound`).
 #[derive(Debug, Default)]
 pub struct Server {
     /// Connections it accepted that are still open.
@@ -104,7 +108,8 @@ impl Routes {
         self.map.lock().get(&id).copied()
     }
 
-    /// Worker `worker` runs a native loop from now on.
+    /// Worker `worker` can be handed connections from now on (its loop is started, or its
+    /// `Listen` message sent).
     pub fn serve(&self, worker: u8) {
         if let Some((_, serving)) = self.loads.lock().get_mut(worker as usize) {
             *serving = true;

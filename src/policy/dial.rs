@@ -1,6 +1,8 @@
 //! Outbound connections (`Socket.connect`): what an instance needs to decide whether it may
-//! dial, and the id the new connection gets. The import itself is `Socket.connect` in `instance/imports/socket.rs`; JS does the
-//! dialing (`js/bridge.js`), told by a `Connect` outbox record.
+//! dial, and the id the new connection gets. The import itself is `Socket.connect` in
+//! `instance/imports/socket.rs`. A `Connect` outbox record asks for the dial: JS dials it
+//! (`js/bridge.js`), or, on a worker that serves a native listener, the worker itself
+//! (`native/driver.rs`).
 
 use std::sync::Arc;
 

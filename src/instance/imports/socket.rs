@@ -132,9 +132,9 @@ fn flow(mut ctx: Ctx, op: Op, id: i32) -> Result<(), RuntimeError> {
 /// Dials `host:port` (`hostLen` bytes of UTF-8 at `hostPtr`, copied now; a name, an IPv4
 /// address, or an IPv6 address with or without brackets) when the bridge's `allowConnect`
 /// permits exactly that host and port. Returns the new connection's id (> 0) at once; the host
-/// connects with Node afterwards, then calls `onConnect(id)` once established, or `onError(id)`
-/// and `onClose(id)` if it fails. Until then, `Socket.write` queues (and `end`, `close` work) as
-/// on any connection. The connection belongs to this instance (on worker threads, to this
+/// connects afterwards (with Node, or natively on a worker that serves a listener), then calls
+/// `onConnect(id)` once established, or `onError(id)` and `onClose(id)` if it fails. Until
+/// then, `Socket.write` queues (and `end`, `close` work) as on any connection. The connection belongs to this instance (on worker threads, to this
 /// worker). Negative answers, with nothing dialed and a `'log'` line (level `warn`) naming the
 /// address and the reason: -1 not in `allowConnect`; -2 malformed host or port; -3 this
 /// instance already has `dial::MAX_OUTBOUND` outbound connections, or the bridge ran out of ids.
