@@ -276,7 +276,7 @@ impl Executor {
         let env = self.env.clone();
         let mut read = 0;
         self.run(id, |exports, store| {
-            read = exports.deliver_filled(store, &env, id, len, source)?;
+            read = exports.deliver_filled(store, &env, Bytes::Data(id), len, source)?;
             Ok(())
         });
         self.stats.bytes_in += read as u64;

@@ -202,97 +202,49 @@ impl Exports {
         to: Bytes,
         data: &[u8],
     ) -> Result<(), RuntimeError> {
-        if !self.allocator.takes(to) {
-            return Ok(());
-        }
-        let Ok(len) = i32::try_from(data.len()) else {
-            let message = format!(
-                "a buffer of {} bytes does not fit a 32-bit guest",
-                data.len()
-            );
-            return Err(env.as_mut(store).fail(Kind::Host, message));
-        };
-        let copy_in = |store: &mut Store, allocator: &str, ptr: i32| {
-            write_from(&self.memory.view(store), ptr as u32, data).map_err(|e| {
-                let message =
-                    format!("the guest allocator {allocator} returned an unusable buffer: {e}");
-                env.as_mut(store).fail(Kind::Trap, message)
-            })
-        };
-        match &self.allocator {
-            Allocator::AssemblyScript {
-                alloc_name,
-                class_id,
-                alloc,
-                hold,
-                release,
-                on_data,
-                on_message,
-                on_reply,
-            } => {
-                let ptr = alloc.call(store, len, *class_id)?;
-                hold.call(store, ptr)?;
-                copy_in(store, alloc_name, ptr)?;
-                match (to, on_message, on_reply) {
-                    (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr)?,
-                    (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr)?,
-                    (Bytes::Reply { call, status }, _, Some(f)) => {
-                        f.call(store, call, status, ptr)?
-                    }
-                    _ => {}
-                }
-                release.call(store, ptr)
-            }
-            Allocator::Raw {
-                alloc,
-                dealloc,
-                on_data,
-                on_message,
-                on_reply,
-            } => {
-                let ptr = alloc.call(store, len)?;
-                copy_in(store, "alloc", ptr)?;
-                match (to, on_message, on_reply) {
-                    (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr, len)?,
-                    (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr, len)?,
-                    (Bytes::Reply { call, status }, _, Some(f)) => {
-                        f.call(store, call, status, ptr, len)?
-                    }
-                    _ => {}
-                }
-                dealloc.call(store, ptr, len)
-            }
-        }
+        self.deliver_filled(store, env, to, data.len(), &mut |dst| {
+            dst.copy_from_slice(data);
+            data.len()
+        })
+        .map(drop)
     }
-    /// `onData(id, ...)` with bytes written straight into guest memory: asks the guest's
-    /// allocator for `len` bytes, lets `source` fill them (the kernel reading a socket, on the
-    /// native path: one copy fewer than `deliver`) and calls `onData` with the `n` bytes it
-    /// reports. `n == 0` frees the buffer and calls nothing; `n < len` hands over the first `n`
-    /// (an AssemblyScript `ArrayBuffer` is shrunk in place by its header's size field, as
-    /// `__renew` does; a raw buffer is freed with the length it was allocated with). Returns `n`;
-    /// `source` is not called when the allocator fails (the guest trapped).
+
+    /// Asks the guest's allocator for `len` bytes, lets `source` write them straight into guest
+    /// memory (on the native path the kernel reads a socket into them: one copy fewer than
+    /// `deliver`) and calls the export `to` names with the `n` bytes it reports; nothing when the
+    /// guest lacks that (optional) export. `n == 0` of a non-empty buffer frees it and calls
+    /// nothing; `n < len` hands over the first `n` (an AssemblyScript `ArrayBuffer` is shrunk in
+    /// place by its header's size field, as `__renew` does; a raw buffer is freed with the length
+    /// it was allocated with). Returns `n`; `source` is not called when the allocator fails (the
+    /// guest trapped).
     pub fn deliver_filled(
         &self,
         store: &mut Store,
         env: &FunctionEnv<HostEnv>,
-        id: u32,
+        to: Bytes,
         len: usize,
         source: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> Result<usize, RuntimeError> {
+        if !self.allocator.takes(to) {
+            return Ok(0);
+        }
         let Ok(len32) = i32::try_from(len) else {
             let message = format!("a buffer of {len} bytes does not fit a 32-bit guest");
             return Err(env.as_mut(store).fail(Kind::Host, message));
+        };
+        let unusable = |store: &mut Store, allocator: &str, e| {
+            let message =
+                format!("the guest allocator {allocator} returned an unusable buffer: {e}");
+            env.as_mut(store).fail(Kind::Trap, message)
         };
         let mut fill_in = |store: &mut Store, allocator: &str, ptr: i32| {
             fill(&self.memory.view(store), ptr as u32, len as u64, |dst| {
                 source(dst).min(len)
             })
-            .map_err(|e| {
-                let message =
-                    format!("the guest allocator {allocator} returned an unusable buffer: {e}");
-                env.as_mut(store).fail(Kind::Trap, message)
-            })
+            .map_err(|e| unusable(store, allocator, e))
         };
+        // Whether the export is called: a buffer the source wrote nothing into is not handed over.
+        let handed = |n: usize| n > 0 || len == 0;
         match &self.allocator {
             Allocator::AssemblyScript {
                 alloc_name,
@@ -301,28 +253,27 @@ impl Exports {
                 hold,
                 release,
                 on_data,
-                ..
+                on_message,
+                on_reply,
             } => {
                 let ptr = alloc.call(store, len32, *class_id)?;
                 hold.call(store, ptr)?;
                 let n = fill_in(store, alloc_name, ptr)?;
                 if n > 0 && n < len {
                     // The object header's size field (`rtSize`) sits just before the data.
-                    let size = (n as u32).to_le_bytes();
-                    write_from(
-                        &self.memory.view(store),
-                        (ptr as u32).wrapping_sub(4),
-                        &size,
-                    )
-                    .map_err(|e| {
-                        let message = format!(
-                            "the guest allocator {alloc_name} returned an unusable buffer: {e}"
-                        );
-                        env.as_mut(store).fail(Kind::Trap, message)
-                    })?;
+                    let header = (ptr as u32).wrapping_sub(4);
+                    write_from(&self.memory.view(store), header, &(n as u32).to_le_bytes())
+                        .map_err(|e| unusable(store, alloc_name, e))?;
                 }
-                if n > 0 {
-                    on_data.call(store, id as i32, ptr)?;
+                if handed(n) {
+                    match (to, on_message, on_reply) {
+                        (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr)?,
+                        (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr)?,
+                        (Bytes::Reply { call, status }, _, Some(f)) => {
+                            f.call(store, call, status, ptr)?
+                        }
+                        _ => {}
+                    }
                 }
                 release.call(store, ptr)?;
                 Ok(n)
@@ -331,12 +282,21 @@ impl Exports {
                 alloc,
                 dealloc,
                 on_data,
-                ..
+                on_message,
+                on_reply,
             } => {
                 let ptr = alloc.call(store, len32)?;
                 let n = fill_in(store, "alloc", ptr)?;
-                if n > 0 {
-                    on_data.call(store, id as i32, ptr, n as i32)?;
+                if handed(n) {
+                    let n32 = n as i32;
+                    match (to, on_message, on_reply) {
+                        (Bytes::Data(id), _, _) => on_data.call(store, id as i32, ptr, n32)?,
+                        (Bytes::Message(id), Some(f), _) => f.call(store, id as i32, ptr, n32)?,
+                        (Bytes::Reply { call, status }, _, Some(f)) => {
+                            f.call(store, call, status, ptr, n32)?
+                        }
+                        _ => {}
+                    }
                 }
                 dealloc.call(store, ptr, len32)?;
                 Ok(n)

@@ -76,23 +76,9 @@ pub fn read_into(view: &MemoryView, ptr: u32, dst: &mut [u8]) -> Result<(), OutO
 
 /// Copies `data` into guest memory at `ptr`, bounds-checked.
 pub fn write_from(view: &MemoryView, ptr: u32, data: &[u8]) -> Result<(), OutOfBounds> {
-    let size = view.data_size();
-    let len = data.len() as u64;
-    let (start, end) = checked_range(ptr, len, size)?;
-    if start == end {
-        return Ok(());
-    }
-    // SAFETY: as in `guest_bytes`; the mutable slice lives only for this copy.
-    let all = unsafe { view.data_unchecked_mut() };
-    let dst = all
-        .get_mut(start as usize..end as usize)
-        .ok_or(OutOfBounds {
-            ptr,
-            len,
-            memory_size: size,
-        })?;
-    dst.copy_from_slice(data);
-    Ok(())
+    fill(view, ptr, data.len() as u64, |dst| {
+        dst.copy_from_slice(data)
+    })
 }
 
 /// Lets `fill` write into the `len` bytes at `ptr` of guest memory, bounds-checked, and returns
