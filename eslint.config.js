@@ -3,7 +3,7 @@ const js = require('@eslint/js');
 const globals = require('globals');
 
 module.exports = [
-  { ignores: ['target/**', 'build/**', 'node_modules/**', 'assembly/**', 'test/guests/**', '**/*.ts'] },
+  { ignores: ['target/**', 'build/**', '.tools/**', 'node_modules/**', 'assembly/**', 'test/guests/**', '**/*.ts'] },
   js.configs.recommended,
   {
     files: ['**/*.js'],
