@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Server, ServerOpts, Socket } from 'node:net';
 
 /** What went wrong in a guest. */
-export type GuestErrorKind = 'trap' | 'abort' | 'fuel' | 'memory' | 'host';
+export type GuestErrorKind = 'trap' | 'abort' | 'fuel' | 'memory' | 'host' | 'timeout';
 
 /** Level of a guest's log line: console.log/info/warn/error/debug, or trace(). */
 export type LogLevel = 'log' | 'info' | 'warn' | 'error' | 'debug' | 'trace';
@@ -82,6 +82,13 @@ export interface BridgeOptions {
    * kind 'fuel' and its instance replaced. Default: no budget.
    */
   fuelPerEvent?: number;
+  /**
+   * Longest wall-clock time one guest call (an event, the start function, `_initialize`) may
+   * run, in milliseconds. A call still running then is stopped within a few milliseconds: a
+   * GuestError of kind 'timeout', its instance replaced, the server still serving (inline, with
+   * `threads` and natively). Guests are metered for it (as with `fuelPerEvent`). Default: none.
+   */
+  eventTimeoutMs?: number;
   /**
    * Outbound addresses a guest may dial with Socket.connect: "host:port", or "host:*" for any
    * port of that host ("[::1]:port" for IPv6). Hosts match as the guest spells them (ASCII case
@@ -193,6 +200,16 @@ export interface BridgeStats {
    * `log output truncated` warning marks the place).
    */
   logsDropped: number;
+  /**
+   * Fuel points used by all metered calls (with `fuelPerEvent` or `eventTimeoutMs`; 0 without).
+   * Calls that ran out of fuel or past their deadline are not counted.
+   */
+  fuelUsed: number;
+  /**
+   * The most fuel points one call used: run a typical load, then set `fuelPerEvent` a good margin
+   * above this (docs/security.md, "Sizing fuelPerEvent").
+   */
+  fuelMax: number;
   /** Guest instances running. */
   instances: number;
 }

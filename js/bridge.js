@@ -475,6 +475,8 @@ class Bridge extends EventEmitter {
       restarts: s.restarts,
       dialed: s.dialed,
       logsDropped: s.logsDropped,
+      fuelUsed: s.fuelUsed,
+      fuelMax: s.fuelMax,
       instances: s.instances,
     };
   }

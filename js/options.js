@@ -10,6 +10,7 @@ const DEFAULTS = Object.freeze({
   threads: 0,
   highWaterMark: constants.defaultHighWaterMark,
   fuelPerEvent: undefined,
+  eventTimeoutMs: undefined,
   maxMemoryBytes: constants.defaultMaxMemoryBytes,
   cacheDir: undefined,
   allowConnect: Object.freeze([]),
@@ -18,6 +19,9 @@ const DEFAULTS = Object.freeze({
   maxSharedBytes: constants.defaultMaxSharedBytes,
   hostFunctions: Object.freeze({}),
 });
+
+/** The longest `eventTimeoutMs`: as for Node's timers, about 24.8 days. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const HOST_FUNCTION_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -43,6 +47,11 @@ function checkOptions(options) {
   }
   if (o.fuelPerEvent !== undefined && (!Number.isSafeInteger(o.fuelPerEvent) || o.fuelPerEvent < 1)) {
     throw new TypeError(`option 'fuelPerEvent' must be a whole number of instructions >= 1, got ${o.fuelPerEvent}`);
+  }
+  if (o.eventTimeoutMs !== undefined && (!Number.isInteger(o.eventTimeoutMs) || o.eventTimeoutMs < 1 || o.eventTimeoutMs > MAX_TIMEOUT_MS)) {
+    throw new TypeError(
+      `option 'eventTimeoutMs' must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${o.eventTimeoutMs}`,
+    );
   }
   if (!Number.isSafeInteger(o.maxMemoryBytes) || o.maxMemoryBytes < minMemoryBytes || o.maxMemoryBytes > maxMemoryBytes) {
     throw new TypeError(
@@ -106,7 +115,7 @@ function configBytes(config) {
 
 /** The options the native compiler takes. */
 function compileOptions(o) {
-  return { fuel: o.fuelPerEvent, maxMemoryBytes: o.maxMemoryBytes, cacheDir: o.cacheDir };
+  return { fuel: o.fuelPerEvent, eventTimeoutMs: o.eventTimeoutMs, maxMemoryBytes: o.maxMemoryBytes, cacheDir: o.cacheDir };
 }
 
 /** What to load: `{ name, bytes }` for bytes, `{ name, path }` for a file (name = the path). */

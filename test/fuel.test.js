@@ -13,7 +13,7 @@ for (const mode of MODES) {
         const [err] = srv.errors;
         assert.equal(err.kind, 'fuel');
         assertConnection(srv, err.connectionId);
-        assert.match(err.message, /used up its budget of 1000000 instructions for one event \(fuelPerEvent\)/);
+        assert.match(err.message, /used up its budget of 1000000 points for one event \(fuelPerEvent/);
         assert.equal(srv.bridge.stats().restarts, 1);
       } finally {
         await srv.close();

@@ -16,6 +16,18 @@ pub struct Stats {
     pub dialed: u64,
     /// Log lines dropped by the per-event log cap.
     pub logs_dropped: u64,
+    /// Fuel points used by all metered calls (`fuelPerEvent` or `eventTimeoutMs`).
+    pub fuel_used: u64,
+    /// The most fuel points one call used: what `fuelPerEvent` must at least allow.
+    pub fuel_max: u64,
+}
+
+impl Stats {
+    /// One metered call used `points`.
+    pub fn note_fuel(&mut self, points: u64) {
+        self.fuel_used = self.fuel_used.saturating_add(points);
+        self.fuel_max = self.fuel_max.max(points);
+    }
 }
 
 impl AddAssign for Stats {
@@ -30,6 +42,8 @@ impl AddAssign for Stats {
             restarts,
             dialed,
             logs_dropped,
+            fuel_used,
+            fuel_max,
         } = o;
         self.accepted += accepted;
         self.closed += closed;
@@ -40,5 +54,7 @@ impl AddAssign for Stats {
         self.restarts += restarts;
         self.dialed += dialed;
         self.logs_dropped += logs_dropped;
+        self.fuel_used = self.fuel_used.saturating_add(fuel_used);
+        self.fuel_max = self.fuel_max.max(fuel_max);
     }
 }

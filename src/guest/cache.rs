@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use wasmer::sys::NativeEngineExt;
 use wasmer::{Engine, Module};
 
-use crate::guest::{self, Guest, LoadError, Settings};
+use crate::guest::{self, Guest, LoadError, Settings, metering};
 
 /// The wasmer release this crate is built against (Cargo.toml pins it; a test checks Cargo.lock).
 pub const WASMER_VERSION: &str = "7.4.2";
@@ -113,9 +113,18 @@ fn key_text(bytes: &[u8], settings: &Settings, engine: &Engine) -> String {
          wasm sha256 {}\n",
         env!("CARGO_PKG_VERSION"),
         engine.deterministic_id(),
-        match settings.fuel {
-            Some(n) => format!("{n} points per event, 1 per operator"),
-            None => "off".to_string(),
+        if settings.metered() {
+            format!(
+                "wsb meter 2: {} points, 1 per operator, bulk 1 per {} bytes, {} per element, \
+                 {} per page up to {} pages",
+                settings.points_per_event(),
+                metering::BYTES_PER_POINT,
+                metering::POINTS_PER_ELEMENT,
+                metering::POINTS_PER_PAGE,
+                settings.memory.pages()
+            )
+        } else {
+            "off".to_string()
         },
         target.triple(),
         target.cpu_features(),

@@ -64,6 +64,7 @@ const SLOW: Duration = Duration::from_secs(2);
 fn settings() -> Settings {
     Settings {
         fuel: Some(200_000),
+        deadline: None,
         memory: MemoryCap::from_bytes(16 << 20),
     }
 }

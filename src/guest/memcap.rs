@@ -22,11 +22,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmer::sys::vm::{
-    ExpectedValue, LinearMemory, MemoryError, MemoryStyle, ThreadConditions, Trap, VMMemory,
-    VMMemoryDefinition, VMSharedMemory, VMTable, VMTableDefinition, WaiterError,
+    ExpectedValue, InternalStoreHandle, LinearMemory, MemoryError, MemoryStyle, StoreObjects,
+    ThreadConditions, Trap, VMGlobal, VMGlobalDefinition, VMMemory, VMMemoryDefinition,
+    VMSharedMemory, VMTable, VMTableDefinition, WaiterError,
 };
 use wasmer::sys::{BaseTunables, Tunables};
-use wasmer::{MemoryType, Pages, TableStyle, TableType, WASM_PAGE_SIZE};
+use wasmer::{MemoryType, ModuleInfo, Pages, TableStyle, TableType, WASM_PAGE_SIZE};
+use wasmer_types::LocalGlobalIndex;
+use wasmer_types::entity::PrimaryMap;
+
+use crate::guest::metering;
 
 /// The default cap: 256 MiB.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 << 20;
@@ -73,7 +78,6 @@ impl MemoryCap {
         }
     }
 
-    #[cfg(test)]
     pub fn pages(self) -> u32 {
         self.pages
     }
@@ -230,6 +234,24 @@ impl Tunables for CappedTunables {
             self.base
                 .create_vm_table(&ty, style, vm_definition_location)
         }
+    }
+
+    /// wasmer's globals, and where the fuel global of a metered module lives (the watchdog of
+    /// `eventTimeoutMs` empties it: guest/metering.rs).
+    fn create_globals(
+        &self,
+        context: &mut StoreObjects,
+        module: &ModuleInfo,
+        vm_definition_locations: &[NonNull<VMGlobalDefinition>],
+    ) -> Result<
+        PrimaryMap<LocalGlobalIndex, InternalStoreHandle<VMGlobal>>,
+        wasmer_compiler::LinkError,
+    > {
+        let globals = self
+            .base
+            .create_globals(context, module, vm_definition_locations)?;
+        metering::globals_created(module, vm_definition_locations);
+        Ok(globals)
     }
 }
 

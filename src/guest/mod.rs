@@ -9,16 +9,18 @@ pub mod error;
 #[cfg(test)]
 mod load_fuzz;
 pub mod memcap;
+pub mod metering;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmer::sys::{CompilerConfig, Cranelift, NativeEngineExt};
 use wasmer::{Engine, ExternType, Module};
-use wasmer_middlewares::Metering;
 
 use crate::abi::{self, Abi, Export, Import, Shape, Sig};
 use crate::guest::memcap::{CappedTunables, MemoryCap};
+use crate::guest::metering::Meter;
 
 pub use error::{Code, LoadError, Problem};
 
@@ -27,8 +29,12 @@ use crate::instance::failure::panic_message;
 /// How a guest is compiled and limited: the bridge options that reach the compiler.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// Instructions one event may run (`fuelPerEvent`); `None`: unmetered.
+    /// Points one event may use (`fuelPerEvent`, guest/metering.rs); `None`: no budget.
     pub fuel: Option<u64>,
+    /// Longest wall-clock time one event may run (`eventTimeoutMs`); `None`: no deadline. A
+    /// deadline needs metering (the watchdog stops a guest through its fuel), so a guest with a
+    /// deadline and no budget is metered with an unlimited one.
+    pub deadline: Option<Duration>,
     /// The cap on each instance's linear memory (`maxMemoryBytes`).
     pub memory: MemoryCap,
 }
@@ -110,14 +116,28 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+impl Settings {
+    /// Whether the code is metered: with a budget, or a deadline to enforce through it.
+    pub fn metered(&self) -> bool {
+        self.fuel.is_some() || self.deadline.is_some()
+    }
+
+    /// The points each event starts with: the budget, or unlimited when only a deadline applies.
+    pub fn points_per_event(&self) -> u64 {
+        self.fuel.unwrap_or(metering::UNLIMITED)
+    }
+}
+
 /// The engine a guest is compiled with (or deserialized into): Cranelift, metering when there
-/// is a fuel budget, and the memory cap. A fresh engine per module, always: one Metering
-/// middleware can serve only one module (compiling a second one with it panics inside wasmer
-/// and aborts the process).
+/// is a fuel budget or a deadline, and the memory cap. A fresh engine per module, always: one
+/// metering middleware serves one module.
 pub fn engine(settings: &Settings) -> Engine {
     let mut compiler = Cranelift::default();
-    if let Some(limit) = settings.fuel {
-        compiler.push_middleware(Arc::new(Metering::new(limit, |_| 1)));
+    if settings.metered() {
+        compiler.push_middleware(Arc::new(Meter::new(
+            settings.points_per_event(),
+            settings.memory.pages(),
+        )));
     }
     let mut engine = Engine::from(compiler);
     engine.set_tunables(CappedTunables::new(settings.memory));

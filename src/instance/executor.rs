@@ -8,8 +8,10 @@
 //! `GuestError` record, closes every connection of the failed instance, and replaces the instance
 //! with a fresh one from the same module: the next connection is served as if nothing happened.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -22,6 +24,8 @@ use crate::bridge::shared::Shared;
 use crate::bridge::stats::Stats;
 use crate::guest::Guest;
 use crate::guest::memcap::{self, GrowWatch, describe_bytes};
+use crate::guest::metering;
+use crate::instance::deadline::Deadline;
 use crate::instance::exports::{Bytes, Exports};
 use crate::instance::failure::{Failure, Kind, panic_message};
 use crate::instance::fuel::Fuel;
@@ -76,13 +80,16 @@ pub struct Executor {
     /// A reload replaced this executor's guest: it serves the connections it has until they
     /// close, takes no new ones, and is not restarted when its instance fails.
     retiring: bool,
+    /// `eventTimeoutMs`: the watchdog's slot for this executor's calls.
+    deadline: Option<Deadline>,
 }
 
 impl Executor {
     /// Starts the first instance. Fails when the module cannot be instantiated or its start
     /// function fails; the failure says why.
     pub fn new(guest: Arc<Guest>, setup: Setup) -> Result<Executor, Failure> {
-        let (store, env, live) = instantiate(&guest, &setup)?;
+        let deadline = guest.settings.deadline.map(Deadline::new);
+        let (store, env, live) = instantiate(&guest, &setup, deadline.as_ref())?;
         Ok(Executor {
             guest,
             setup,
@@ -91,6 +98,7 @@ impl Executor {
             live: Some(live),
             stats: Stats::default(),
             retiring: false,
+            deadline,
         })
     }
 
@@ -384,19 +392,29 @@ impl Executor {
         self.env.as_mut(&mut self.store).begin_event();
         let store = &mut self.store;
         live.grow.reset();
+        if let Some(deadline) = &self.deadline {
+            deadline.arm(live.exports.fuel.as_ref().and_then(Fuel::cell));
+        }
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             if let Some(fuel) = &live.exports.fuel {
                 fuel.refill(store)?;
             }
             call(&live.exports, store)
         }));
+        let timed_out = self.deadline.as_ref().is_some_and(Deadline::disarm);
         self.env.as_mut(&mut self.store).end_event();
+        if let (Some(fuel), Ok(Ok(()))) = (&live.exports.fuel, &outcome) {
+            self.stats.note_fuel(fuel.used(&mut self.store));
+        }
         let failure = match outcome {
             Ok(Ok(())) => return,
             Ok(Err(err)) => explain(
                 &mut self.store,
                 &self.env,
-                live.exports.fuel.as_ref(),
+                Stop {
+                    fuel: live.exports.fuel.as_ref(),
+                    deadline: self.deadline.as_ref().filter(|_| timed_out),
+                },
                 &live.grow,
                 &self.guest,
                 &err,
@@ -435,7 +453,7 @@ impl Executor {
 
     /// Starts a fresh instance, carrying the pending output over.
     fn restart(&mut self, mut out: Outbox) {
-        match instantiate(&self.guest, &self.setup) {
+        match instantiate(&self.guest, &self.setup, self.deadline.as_ref()) {
             Ok((store, env, live)) => {
                 self.stats += self.env.as_ref(&self.store).stats;
                 self.store = store;
@@ -454,13 +472,21 @@ impl Executor {
     }
 }
 
-/// Why a guest call failed: what a host import recorded when it stopped the guest, else an
-/// exhausted fuel budget, else a refused memory grow (the allocator traps right after one), else
-/// the trap itself.
+/// What can stop a call from outside the guest's own code: its fuel, and the deadline when the
+/// watchdog fired during the call.
+#[derive(Clone, Copy, Default)]
+struct Stop<'a> {
+    fuel: Option<&'a Fuel>,
+    deadline: Option<&'a Deadline>,
+}
+
+/// Why a guest call failed: what a host import recorded when it stopped the guest, else the
+/// deadline (the watchdog stops a guest by taking its fuel), else an exhausted fuel budget, else a
+/// refused memory grow (the allocator traps right after one), else the trap itself.
 fn explain(
     store: &mut Store,
     env: &FunctionEnv<HostEnv>,
-    fuel: Option<&Fuel>,
+    stop: Stop,
     grow: &GrowWatch,
     guest: &Guest,
     err: &RuntimeError,
@@ -468,7 +494,17 @@ fn explain(
     if let Some(failure) = env.as_mut(store).failure.take() {
         return failure;
     }
-    if let Some(fuel) = fuel.filter(|f| f.ran_out(store)) {
+    let ran_out = stop.fuel.is_some_and(|f| f.ran_out(store));
+    if let Some(deadline) = stop.deadline.filter(|_| ran_out || stop.fuel.is_none()) {
+        return Failure::new(
+            Kind::Timeout,
+            format!(
+                "the guest ran longer than eventTimeoutMs ({} ms) in one call and was stopped",
+                deadline.limit().as_millis()
+            ),
+        );
+    }
+    if let Some(fuel) = stop.fuel.filter(|_| ran_out) {
         return fuel.failure();
     }
     let trap = Failure::from_trap(err);
@@ -491,8 +527,12 @@ fn explain(
 fn instantiate(
     guest: &Guest,
     setup: &Setup,
+    deadline: Option<&Deadline>,
 ) -> Result<(Store, FunctionEnv<HostEnv>, Live), Failure> {
     let mut store = Store::new(guest.engine.clone());
+    // Declared after the store, so dropped before it: the watchdog never holds a cell of a
+    // dropped instance.
+    let _disarm = Disarm(deadline);
     let mut host = HostEnv::new(
         setup.limits,
         setup.dialer.clone(),
@@ -507,28 +547,78 @@ fn instantiate(
     let grow = GrowWatch::default();
     let start_failed =
         |f: Failure| Failure::new(f.kind, format!("its start function failed: {}", f.message));
+    // Where the instance's fuel lives, told by the tunables before its start function runs.
+    let noted: Rc<Cell<Option<metering::FuelCell>>> = Rc::default();
+    let note = {
+        let noted = noted.clone();
+        let setter = deadline.map(Deadline::cell_setter);
+        move |cell| {
+            noted.set(Some(cell));
+            if let Some(set) = &setter {
+                set(cell);
+            }
+        }
+    };
+    if let Some(d) = deadline {
+        d.arm(None);
+    }
     let instance = memcap::watching(&grow, || {
-        Instance::new(&mut store, &guest.module, &imports).map_err(Box::new)
-    })
-    .map_err(|e| match *e {
+        metering::noting_fuel_cell(note, || {
+            Instance::new(&mut store, &guest.module, &imports).map_err(Box::new)
+        })
+    });
+    let timed_out = deadline.is_some_and(Deadline::disarm);
+    let instance = instance.map_err(|e| match *e {
         InstantiationError::Start(err) => {
-            start_failed(explain(&mut store, &env, None, &grow, guest, &err))
+            let stop = Stop {
+                fuel: None,
+                deadline: deadline.filter(|_| timed_out),
+            };
+            start_failed(explain(&mut store, &env, stop, &grow, guest, &err))
         }
         other => Failure::new(Kind::Host, format!("cannot instantiate: {other}")),
     })?;
-    let exports = Exports::lookup(&instance, &store, &guest.abi, guest.settings.fuel)?;
+    let budget = guest
+        .settings
+        .metered()
+        .then(|| guest.settings.points_per_event());
+    let mut exports = Exports::lookup(&instance, &store, &guest.abi, budget)?;
+    if let (Some(fuel), Some(cell)) = (exports.fuel.as_mut(), noted.get())
+        && deadline.is_some()
+    {
+        fuel.locate(&mut store, cell)?;
+    }
     env.as_mut(&mut store).memory = Some(exports.memory.clone());
     if let Some(init) = &exports.initialize {
+        if let Some(d) = deadline {
+            d.arm(exports.fuel.as_ref().and_then(Fuel::cell));
+        }
         let result = match &exports.fuel {
             Some(fuel) => fuel.refill(&mut store).and_then(|()| init.call(&mut store)),
             None => init.call(&mut store),
         };
+        let timed_out = deadline.is_some_and(Deadline::disarm);
         env.as_mut(&mut store).end_event();
         if let Err(err) = result {
-            let f = explain(&mut store, &env, exports.fuel.as_ref(), &grow, guest, &err);
+            let stop = Stop {
+                fuel: exports.fuel.as_ref(),
+                deadline: deadline.filter(|_| timed_out),
+            };
+            let f = explain(&mut store, &env, stop, &grow, guest, &err);
             return Err(start_failed(f));
         }
     }
     // Output of the start function (logs) stays in the outbox and is delivered with the first batch.
     Ok((store, env, Live { exports, grow }))
+}
+
+/// Disarms a deadline when dropped (an instance that failed to start is dropped right after).
+struct Disarm<'a>(Option<&'a Deadline>);
+
+impl Drop for Disarm<'_> {
+    fn drop(&mut self) {
+        if let Some(d) = self.0 {
+            d.disarm();
+        }
+    }
 }

@@ -78,7 +78,7 @@ impl Allocator {
 /// The instance's exports, looked up once instead of by name on every event.
 pub struct Exports {
     pub memory: Memory,
-    /// The metering globals, when compiled with a fuel budget.
+    /// The metering globals, when compiled with metering (a fuel budget or a deadline).
     pub fuel: Option<Fuel>,
     /// Indexed by `Hook as usize`; `None` for an optional event the guest does not export.
     hooks: [Option<HookFn>; Hook::COUNT],

@@ -18,15 +18,18 @@ pub enum Kind {
     Memory = 4,
     /// The host refused the guest (a limit it broke, or an instance that could not start).
     Host = 5,
+    /// The guest ran past `eventTimeoutMs` in one call and was stopped.
+    Timeout = 6,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Trap,
         Kind::Abort,
         Kind::Fuel,
         Kind::Memory,
         Kind::Host,
+        Kind::Timeout,
     ];
 
     /// How JS names it (`GuestError.kind`).
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Fuel => "fuel",
             Kind::Memory => "memory",
             Kind::Host => "host",
+            Kind::Timeout => "timeout",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod conn;
+pub mod deadline;
 pub mod executor;
 pub mod exports;
 pub mod failure;

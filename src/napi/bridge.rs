@@ -67,6 +67,8 @@ pub struct NativeStats {
     pub restarts: f64,
     pub dialed: f64,
     pub logs_dropped: f64,
+    pub fuel_used: f64,
+    pub fuel_max: f64,
     pub instances: u32,
 }
 
@@ -590,6 +592,8 @@ impl NativeBridge {
             restarts: s.restarts as f64,
             dialed: s.dialed as f64,
             logs_dropped: s.logs_dropped as f64,
+            fuel_used: s.fuel_used as f64,
+            fuel_max: s.fuel_max as f64,
             instances: core.bridge.instances() as u32,
         })
     }

@@ -102,6 +102,8 @@ impl From<LoadError> for LoadFailure {
 pub struct CompileOptions {
     /// `fuelPerEvent`: instructions one event may run (metered); absent: no budget.
     pub fuel: Option<f64>,
+    /// `eventTimeoutMs`: longest wall-clock time of one guest call; absent: no deadline.
+    pub event_timeout_ms: Option<f64>,
     /// `maxMemoryBytes`: cap on each instance's linear memory; absent: 256 MiB.
     pub max_memory_bytes: Option<f64>,
     /// `cacheDir`: folder of the module cache; absent: no cache.
@@ -123,6 +125,9 @@ impl Load {
             name,
             settings: guest::Settings {
                 fuel: options.fuel.map(|f| f as u64),
+                deadline: options
+                    .event_timeout_ms
+                    .map(|ms| std::time::Duration::from_millis(ms as u64)),
                 memory,
             },
             cache_dir: options.cache_dir.map(PathBuf::from),

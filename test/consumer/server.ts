@@ -6,7 +6,7 @@ async function main(): Promise<void> {
   const bridge: Bridge = await Bridge.load('build/guests/echo.wasm', { threads: 0, highWaterMark: 1 << 16 });
   const other: Bridge = Bridge.loadSync(new URL('file:///tmp/x.wasm'), { threads: 2 });
   bridge.on('error', (e: GuestError) => {
-    const kind: 'trap' | 'abort' | 'fuel' | 'memory' | 'host' = e.kind;
+    const kind: 'trap' | 'abort' | 'fuel' | 'memory' | 'host' | 'timeout' = e.kind;
     const id: number | undefined = e.connectionId;
     console.error(kind, id, e.message);
   });
